@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, on a machine that has only Python: make (or reuse) .venv, install the package
+# with its dev and peers extras (CPU PyTorch first), then run pytest on both cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+. .venv/bin/activate
+pip install -q torch==2.13.0
+pip install -q -e ".[dev,peers]"
+set +e
+python -m pytest -q -n 2 --durations=15 "$@"
+code=$?
+set -e
+if [ "$code" -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi
+exit "$code"

@@ -1,0 +1,5 @@
+"""``python -m infwidth`` runs the CLI."""
+
+from infwidth.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""CLI: ``classify``, ``table1`` and ``phase-diagram`` (exact abc algebra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infwidth.cli import cli
+from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.errors import InfwidthError
+from infwidth.parametrization import AbcParametrization, classify, parse_list, preset
+from infwidth.parametrization.classify import Classification
+from infwidth.parametrization.rational import fmt, fmt_all, to_fraction
+
+
+def resolve_parametrization(
+    preset_name: str | None, depth: int | None, a: str | None, b: str | None, c: str | None
+) -> AbcParametrization:
+    """Build the parametrization named by CLI options (a preset, or explicit a/b/c).
+
+    ``c`` may be one value or one per layer (per-layer learning rates, folded into
+    (a, b) by the Eq. (5) symmetry).
+    """
+    if preset_name is not None:
+        if a is not None or b is not None:
+            raise InfwidthError("give either --preset or --a/--b, not both.")
+        if depth is None:
+            raise InfwidthError("--preset needs --depth L (number of hidden layers, L >= 1).")
+        p = preset(preset_name, depth)
+        if c is not None:
+            cs = parse_list(c, "--c")
+            p = (
+                p.with_c(cs[0])
+                if len(cs) == 1
+                else AbcParametrization.from_per_layer_lr(p.a, p.b, cs, name=p.name)
+            )
+        return p
+    if a is None or b is None or c is None:
+        raise InfwidthError("give --preset NAME --depth L, or all of --a, --b and --c.")
+    fa, fb, cs = parse_list(a, "--a"), parse_list(b, "--b"), parse_list(c, "--c")
+    if depth is not None and len(fa) != depth + 1:
+        raise InfwidthError(f"--depth {depth} needs {depth + 1} entries in --a, got {len(fa)}.")
+    if len(cs) == 1:
+        return AbcParametrization(fa, fb, cs[0])
+    return AbcParametrization.from_per_layer_lr(fa, fb, cs)
+
+
+def parametrization_options(f: click.decorators.FC) -> click.decorators.FC:
+    """The shared options naming a parametrization."""
+    f = click.option("--c", "c", help='LR exponent c (LR = eta n^-c), or one per layer: "0,0,1".')(f)
+    f = click.option("--b", "b", help='Init exponents b_1..b_{L+1}, e.g. "1/2,1/2,1/2".')(f)
+    f = click.option("--a", "a", help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')(f)
+    f = click.option("--depth", type=int, help="Number of hidden layers L (>= 1).")(f)
+    f = click.option("--preset", "preset_name", help="sp, sp_stable, ntp, mfp (L = 1) or mup.")(f)
+    return f
+
+
+def _yes(v: bool | None) -> str:
+    return "n/a" if v is None else ("yes" if v else "no")
+
+
+def print_classification(k: Classification) -> None:
+    """Readable table of a classification."""
+    p = k.parametrization
+    L = p.depth
+    rows = [[f"layer {l + 1}", fmt(p.a[l]), fmt(p.b[l]),
+             fmt(k.r_l[l]) if l < L else "-", _yes(k.updated_maximally[l])] for l in range(L + 1)]
+    title = f"{p.name or 'abc-parametrization'}  (L = {L}, c = {fmt(p.c)})"
+    print_table(title, ["layer", "a_l", "b_l", "r_l", "updated maximally"], rows)
+    summary = [
+        ["r (Def. 3.2)", fmt(k.r)],
+        ["stable (Thm 3.3)", _yes(k.stable)],
+        *[["  failed", s] for s in k.failed_conditions],
+        ["nontrivial (Thm 3.4)", _yes(k.nontrivial)],
+        ["feature learning (Thm 3.6)", _yes(k.feature_learning)],
+        ["kernel regime (Thm 3.8)", _yes(k.kernel_regime)],
+        ["W^{L+1} initialized maximally", _yes(k.initialized_maximally)],
+        ["minimal stable c", "none: Eq. (6) fails" if k.min_stable_c is None else fmt(k.min_stable_c)],
+        ["regime", k.regime],
+    ]
+    print_table("classification", ["property", "value"], summary)
+
+
+@cli.command("classify")
+@parametrization_options
+@json_option
+def classify_cmd(
+    preset_name: str | None, depth: int | None, a: str | None, b: str | None, c: str | None, as_json: bool
+) -> None:
+    """Classify an abc-parametrization: stability, nontriviality, feature learning or kernel.
+
+    \b
+    Examples:
+      infwidth classify --preset mup --depth 3
+      infwidth classify --a "-1/2,0,0,1/2" --b "1/2,1/2,1/2,1/2" --c 0 --json
+      infwidth classify --preset sp --depth 2 --c 1
+    """
+    k = classify(resolve_parametrization(preset_name, depth, a, b, c))
+    if as_json:
+        print_json(k.to_json())
+    else:
+        print_classification(k)
+
+
+@cli.command("table1")
+@click.option("--depth", type=int, default=2, show_default=True,
+              help="Depth L for SP, NTP and muP (the paper's SP column assumes L >= 2); MFP is L = 1.")
+@json_option
+def table1_cmd(depth: int, as_json: bool) -> None:
+    """Reproduce Table 1 of TP4 (SP with LR 1/n, NTP, MFP, muP), computed exactly."""
+    from infwidth.parametrization.table1 import table1
+
+    cols = table1(depth)
+    rows_by_col = [col.as_strings() for col in cols]
+    if as_json:
+        print_json({"depth": depth, "columns": [{"label": col.label, **r} for col, r in zip(cols, rows_by_col)]})
+        return
+    names = list(rows_by_col[0])
+    print_table(f"TP4 Table 1 (L = {depth}; MFP at L = 1)", ["", *[c.label for c in cols]],
+                [[n, *[r[n] for r in rows_by_col]] for n in names])
+
+
+@cli.command("phase-diagram")
+@click.option("--depth", type=int, default=2, show_default=True, help="Depth L of the SP/NTP/muP panels.")
+@click.option("--x", "x_axis", default="a_out", show_default=True, help="Horizontal axis: a1.., b1.., a_out, b_out, c.")
+@click.option("--y", "y_axis", default="c", show_default=True, help="Vertical axis.")
+@click.option("--range", "span", default="-5/4,2", show_default=True, help="Axis range lo,hi (both axes).")
+@click.option("--step", default="1/32", show_default=True, help="Exact grid step.")
+@click.option("--base", "bases", multiple=True,
+              help="Base preset(s) of the panels (default: sp_stable, ntp, mup at --depth and mfp at L = 1).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("phase_diagram.png"),
+              show_default=True, help="PNG to write.")
+@json_option
+def phase_diagram_cmd(depth: int, x_axis: str, y_axis: str, span: str, step: str,
+                      bases: tuple[str, ...], out: Path, as_json: bool) -> None:
+    """Draw exact 2-D slices of parametrization space, coloured by regime.
+
+    Each panel fixes every exponent of a base preset except the two axes, and
+    classifies an exact rational grid. Kernel and feature-learning parametrizations
+    lie on faces (lines) of the stable polyhedron, so they appear as lines.
+    """
+    from infwidth.parametrization.phase import phase_slice
+    from infwidth.viz.phase_diagram import plot_phase_slices
+
+    lo_hi = parse_list(span, "--range")
+    if len(lo_hi) != 2:
+        raise InfwidthError("--range needs two numbers lo,hi.")
+    st = to_fraction(step, "--step")
+    names = bases or ("sp_stable", "ntp", "mup", "mfp")
+    slices = []
+    for name in names:
+        base = preset(name, 1 if name == "mfp" else depth)
+        slices.append(phase_slice(base, x_axis, y_axis, (lo_hi[0], lo_hi[1]), (lo_hi[0], lo_hi[1]), st))
+    plot_phase_slices(slices, out)
+    panels = [
+        {"base": s.base.name, "depth": s.base.depth, "a": fmt_all(s.base.a), "b": fmt_all(s.base.b),
+         "c": fmt(s.base.c), "x": s.x_axis, "y": s.y_axis, "points": s.counts()}
+        for s in slices
+    ]
+    if as_json:
+        print_json({"out": str(out), "panels": panels})
+    else:
+        info(f"wrote {out}")
+        for panel in panels:
+            info(f"  {panel['base']} (L = {panel['depth']}): {panel['points']}")
+
+

@@ -1,0 +1,30 @@
+"""CLI: ``tour``, the main job on embedded defaults (README's first command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infwidth.cli import cli
+from infwidth.cli._common import info
+
+
+@cli.command("tour")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/tour"),
+              show_default=True, help="Directory for the tour's figures and tables.")
+def tour_cmd(out: Path) -> None:
+    """A short tour on embedded defaults: Table 1, classify muP, draw the phase diagram."""
+    from infwidth.cli import cli as root
+
+    out.mkdir(parents=True, exist_ok=True)
+    steps: list[tuple[str, list[str]]] = [
+        ("Table 1 of TP4, computed exactly", ["table1"]),
+        ("Classify muP at depth 3", ["classify", "--preset", "mup", "--depth", "3"]),
+        ("Classify SP as PyTorch ships it (c = 0): unstable", ["classify", "--preset", "sp", "--depth", "3"]),
+        ("Phase diagram (exact slices)", ["phase-diagram", "--out", str(out / "phase_diagram.png")]),
+    ]
+    for title, args in steps:
+        info(f"\n=== {title}: infwidth {' '.join(args)}")
+        root.main(args=args, prog_name="infwidth", standalone_mode=False)
+    info(f"\ntour done; figures in {out}")

@@ -1,0 +1,92 @@
+"""Atomic result files and checkpoints shared by every long computation.
+
+Writes go to a temporary file in the same directory and are renamed into place,
+so an interrupted run never leaves a half-written CSV, JSON or checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        f: IO[Any] = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=2, default=str)
+        f.write("\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
+              fieldnames: Sequence[str] | None = None) -> None:
+    """Atomically write tidy rows (one dict per row) as CSV."""
+    names = list(fieldnames) if fieldnames is not None else _union_keys(rows)
+    with atomic_open(path) as f:
+        w = csv.DictWriter(f, fieldnames=names)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: row.get(k, "") for k in names})
+
+
+def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Read a CSV file written by :func:`write_csv` (values as strings)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+    """Atomically ``torch.save`` a checkpoint dictionary."""
+    import torch
+
+    with atomic_open(path, "wb") as f:
+        torch.save(dict(state), f)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Load a checkpoint written by :func:`save_checkpoint`, or None if absent."""
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        return None
+    state: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=False)
+    return state
+
+
+def _union_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for row in rows:
+        for k in row:
+            keys.setdefault(k, None)
+    return list(keys)

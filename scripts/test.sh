@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 . .venv/bin/activate
 pip install -q torch==2.13.0
 pip install -q -e ".[dev,peers]"
+pip install -q --no-deps "mup==1.0.0" "neural-tangents==0.6.5"
+export INFWIDTH_REQUIRE_PEERS=1
 set +e
 python -m pytest -q -n 2 --durations=15 "$@"
 code=$?

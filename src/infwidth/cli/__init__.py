@@ -33,6 +33,10 @@ def experiment() -> None:
 # (ruff: E402/F401/I001 are ignored for this file in pyproject.toml; one line per module.)
 from infwidth.cli import parametrization_cmds
 from infwidth.cli import tour_cmd
+from infwidth.cli import scaling_cmds
+from infwidth.cli import kernel_cmds
+from infwidth.cli import limits_cmds
+from infwidth.cli import nn_cmds
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,196 @@
+"""CLI: ``coordcheck`` (finite-width networks against the abc algebra) and ``experiment max-lr``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infwidth.cli import cli, experiment
+from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli.parametrization_cmds import parametrization_options, resolve_parametrization
+from infwidth.errors import InfwidthError
+from infwidth.parametrization import AbcParametrization, parse_list
+
+DTYPES = {"float32": "float32", "float64": "float64"}
+
+
+def _widths(text: str) -> list[int]:
+    """Parse "64,128,256" or a log2 range "6..12" into a list of widths."""
+    text = text.strip()
+    if ".." in text:
+        lo, hi = (int(v) for v in text.split(".."))
+        if lo > hi or lo < 0 or hi > 20:
+            raise InfwidthError(f"--widths {text!r}: give log2 bounds like 6..12 (0 <= lo <= hi <= 20).")
+        return [2**k for k in range(lo, hi + 1)]
+    try:
+        ws = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise InfwidthError(f"--widths {text!r}: give integers separated by commas, or a log2 range like 6..12.") from e
+    if any(w < 1 for w in ws):
+        raise InfwidthError("--widths must all be positive integers.")
+    return ws
+
+
+def _override(p: AbcParametrization, a: str | None, b: str | None, c: str | None) -> AbcParametrization:
+    """``p`` with the given exponent lists replaced (the network actually built in a mis-scaling check)."""
+    if a is None and b is None and c is None:
+        return p
+    fa = parse_list(a, "--build-a") if a is not None else p.a
+    fb = parse_list(b, "--build-b") if b is not None else p.b
+    fc = parse_list(c, "--build-c")[0] if c is not None else p.c
+    return AbcParametrization(fa, fb, fc)
+
+
+@cli.command("coordcheck")
+@parametrization_options
+@click.option("--widths", default="6..12", show_default=True, help='Widths: "64,128,256" or a log2 range "6..12".')
+@click.option("--seeds", default=4, show_default=True, help="Independent initializations (and input batches).")
+@click.option("--steps", default=3, show_default=True, help="SGD steps t = 1..steps.")
+@click.option("--eta", default=0.1, show_default=True, help="Base learning rate eta (LR = eta n^-c).")
+@click.option("--phi", default="relu", show_default=True, help="relu, tanh, gelu, identity or square.")
+@click.option("--batch", default=16, show_default=True, help="Training batch size (fixed inputs).")
+@click.option("--d-in", default=8, show_default=True, help="Input dimension.")
+@click.option("--d-out", default=8, show_default=True, help="Output dimension (more outputs: less noise).")
+@click.option("--tol", default=0.15, show_default=True, help="Slope tolerance of the pass/fail verdict.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--device", default=None, help="torch device, e.g. cuda (default: cpu).")
+@click.option("--build-a", default=None, help="Build the network with these a_l instead (mis-scaling test).")
+@click.option("--build-b", default=None, help="Build the network with these b_l instead.")
+@click.option("--build-c", default=None, help="Build the network with this c instead.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where coordcheck_<name>.csv/.png are written.")
+@click.option("--name", default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>).")
+@json_option
+def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b: str | None, c: str | None,
+                   widths: str, seeds: int, steps: int, eta: float, phi: str, batch: int, d_in: int, d_out: int,
+                   tol: float, dtype: str, device: str | None, build_a: str | None, build_b: str | None,
+                   build_c: str | None, out_dir: Path, name: str | None, as_json: bool) -> None:
+    """Measure how every coordinate scales with width and compare with the abc algebra.
+
+    Trains the MLP for a few SGD steps at each width and seed, fits log2(size) vs log2(width) for
+    h^l_0, x^l_0, f_0, Delta h^l_t, Delta x^l_t, Delta W^l x^{l-1}_t and Delta f_t, and prints each
+    measured exponent (95% CI) next to the predicted one with a pass/fail verdict. Writes a CSV of
+    raw sizes, a CSV of fits and a PNG.
+
+    \b
+    Examples:
+      infwidth coordcheck --preset mup --depth 2
+      infwidth coordcheck --preset sp --depth 2 --c 1 --widths 6..10
+      infwidth coordcheck --a "-1/2,0,1/2" --b "1/2,1/2,1/2" --c 0
+      infwidth coordcheck --preset mup --depth 2 --build-a "-1/2,0,0"   # forgotten readout multiplier
+    """
+    import torch
+    from tqdm import tqdm
+
+    from infwidth.io import write_csv, write_json
+    from infwidth.nn.coordcheck import coord_check
+    from infwidth.parametrization.rational import fmt
+    from infwidth.viz.coordcheck import plot_coordcheck
+
+    param = resolve_parametrization(preset_name, depth, a, b, c)
+    network = _override(param, build_a, build_b, build_c)
+    ws = _widths(widths)
+    stem = name or f"coordcheck_{param.name or 'abc'}_L{param.depth}" + (
+        "_c" + fmt(param.c).replace("/", "_").replace("-", "m") if preset_name and c is not None else "")
+    bar = tqdm(total=len(ws) * seeds, desc="coordcheck", disable=as_json, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    result = coord_check(param, widths=ws, seeds=seeds, steps=steps, eta=eta, phi=phi, d_in=d_in, d_out=d_out,
+                         batch=batch, tol=tol, dtype=getattr(torch, dtype), device=device, network_param=network,
+                         progress=progress)
+    bar.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_csv, fit_csv, png = out_dir / f"{stem}_raw.csv", out_dir / f"{stem}.csv", out_dir / f"{stem}.png"
+    write_csv(raw_csv, result.records)
+    write_csv(fit_csv, [f.row() for f in result.fits])
+    write_json(out_dir / f"{stem}.json", result.to_json())
+    plot_coordcheck(result, png)
+    summary = result.to_json()
+    summary["files"] = {"raw_csv": str(raw_csv), "fits_csv": str(fit_csv), "png": str(png)}
+    if as_json:
+        print_json(summary)
+    else:
+        rows = [[f.quantity.label, str(f.quantity.step), "-" if f.predicted is None else fmt(f.predicted),
+                 f"{f.slope:+.3f}", f"[{f.ci_low:+.3f}, {f.ci_high:+.3f}]", f.verdict] for f in result.fits]
+        title = f"coordinate check: {param.describe()}" + (f"  (network built as {network.describe()})"
+                                                            if network != param else "")
+        print_table(title, ["quantity", "t", "predicted", "measured", "95% CI", "verdict"], rows)
+        click.echo(f"regime (Thm 3.3-3.8): {summary['regime']}, r = {summary['r']}")
+        click.echo(result.verdict)
+        info(f"wrote {fit_csv}, {raw_csv}, {png}")
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@experiment.command("max-lr")
+@click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "paper", "tiny"]), default="cpu-small",
+              show_default=True, help="Grid size: cpu-small (< 15 min on 2 cores), paper (needs a GPU), tiny.")
+@click.option("--widths", default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
+@click.option("--n-train", type=int, default=None, help="Override the number of training images.")
+@click.option("--epochs", type=int, default=None, help="Override the number of epochs.")
+@click.option("--lr-step", type=float, default=None,
+              help="Refine the log2 LR grid to this step over the preset's range (e.g. 0.5; resumes reuse runs).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data folder (default: $INFWIDTH_DATA, then ../shared/data).")
+@click.option("--source", type=click.Choice(["auto", "jpeg", "python"]), default="auto", show_default=True,
+              help="CIFAR-10 copy: the shared JPEG npz or the original python batches.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Cache for decoded images (default: $INFWIDTH_CACHE, then ~/.cache/infwidth).")
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="results/max_lr", show_default=True)
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already in runs.csv.")
+@json_option
+def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs: int | None,
+               lr_step: float | None, data_dir: str | None, source: str, cache_dir: str | None, device: str,
+               out_dir: str, resume: bool, as_json: bool) -> None:
+    """Max stable learning rate vs width in SP and muP (TP4 Section 1 figure), with fitted exponents.
+
+    \b
+    Examples:
+      infwidth experiment max-lr --preset cpu-small
+      infwidth experiment max-lr --preset cpu-small --lr-step 0.5   # refine the grid, reusing finished runs
+      infwidth experiment max-lr --preset paper --device cuda --out-dir results/max_lr_paper
+      infwidth experiment max-lr --preset tiny --out-dir /tmp/max_lr --json
+    """
+    from tqdm import tqdm
+
+    from infwidth.experiments.max_lr import config_for, run
+    from infwidth.viz.max_lr import plot_max_lr
+
+    cfg = config_for(preset_name, widths=tuple(_widths(widths)) if widths else None, n_train=n_train, epochs=epochs,
+                     data_dir=data_dir, source=source, cache=cache_dir, device=device, out_dir=out_dir, resume=resume)
+    if lr_step is not None:
+        if lr_step <= 0:
+            raise InfwidthError("--lr-step must be positive, e.g. 0.5.")
+        grids: dict[str, tuple[float, ...]] = {}
+        for p, g in cfg.log2_lrs.items():
+            k = round((max(g) - min(g)) / lr_step)
+            grids[p] = tuple(min(g) + i * lr_step for i in range(k + 1))
+        cfg.log2_lrs = grids
+    total = sum(len(cfg.log2_lrs[p]) for p in cfg.params) * len(cfg.widths)
+    bar = tqdm(total=total, desc="max-lr", disable=as_json)
+
+    def progress(done: int, _total: int, row: dict[str, object]) -> None:
+        bar.update(done - bar.n)
+        bar.set_postfix_str(f"{row['param']} n={row['width']} log2 lr={row['log2_lr']} {row['status']}")
+
+    result = run(cfg, progress=progress)
+    bar.close()
+    png = plot_max_lr(result.runs, result.exponents, Path(out_dir) / "max_lr.png", cfg.params)
+    result.files["png"] = str(png)
+    if as_json:
+        print_json({"preset": preset_name, "max_lr": result.max_lr, "exponents": result.exponents,
+                    "files": result.files})
+        return
+    rows = [[m["param"], str(m["width"]), f"{m['log2_max_stable']:+.1f}",
+             "-" if m["log2_first_diverged"] is None else f"{m['log2_first_diverged']:+.1f}",
+             f"{m['log2_max_lr_estimate']:+.2f}" + (" (censored)" if m["censored"] else "")] for m in result.max_lr]
+    print_table("max stable learning rate", ["param", "width", "log2 max stable", "log2 first diverged",
+                                             "log2 estimate"], rows)
+    erows = [[p, f"{e['slope']:+.3f}", f"[{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]", str(e["n_widths"]),
+              f"{e['theory']:+.0f}"] for p, e in result.exponents.items()]
+    print_table("fitted exponent of the max LR vs width", ["param", "measured", "95% CI", "widths", "theory"], erows)
+    info("wrote " + ", ".join(result.files.values()))

@@ -1,0 +1,176 @@
+"""CLI: ``exponents`` (derived per-layer LR/eps exponents) and ``sweep`` (LR x width grids)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from infwidth.cli import cli, experiment
+from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.parametrization.rational import fmt
+from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
+
+
+@cli.command("exponents")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@click.option("--alignment", type=click.Choice(["full", "none"]), default="full", show_default=True,
+              help="full: updates correlated with their inputs (LLN); none: independent (CLT).")
+@click.option("--parametrization", "params", multiple=True, type=click.Choice(PARAMETRIZATIONS),
+              help="Restrict to these parametrizations (default: all).")
+@json_option
+def exponents_cmd(optimizer: str, alignment: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Per-layer learning-rate exponents c (LR = eta n^-c), derived from stability and maximal updates.
+
+    \b
+    Examples:
+      infwidth exponents --optimizer adam --alignment full
+      infwidth exponents --optimizer sgd --alignment none --json
+    """
+    tables = table_rows(optimizer, alignment, params or PARAMETRIZATIONS)
+    if as_json:
+        print_json({"optimizer": optimizer, "alignment": alignment,
+                    "tables": [t.to_json() for t in tables]})
+        return
+    adam = optimizer == "adam"
+    rows = []
+    for t in tables:
+        r = t.by_role()
+        rows.append([t.parametrization,
+                     *[f"({fmt(r[x].a)}, {fmt(r[x].b)})" for x in ("embedding", "hidden", "readout")],
+                     *[fmt(v) for v in t.lr()], *([fmt(v) for v in t.eps()] if adam else [])])
+    title = f"{optimizer}, {alignment} alignment: LR = eta n^-c" + (", eps = eps0 n^-e" if adam else "")
+    print_table(title, ["param", "(a,b) emb", "(a,b) hid", "(a,b) out", "c emb", "c hid", "c out",
+                        *(["e emb", "e hid", "e out"] if adam else [])], rows)
+
+
+@cli.command("sweep")
+@click.option("--model", type=click.Choice(["mlp", "transformer"]), default="mlp", show_default=True)
+@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
+@click.option("--widths", default="32,64,128", show_default=True, help="Comma-separated widths.")
+@click.option("--lrs", default="1e-3,3e-3,1e-2,3e-2", show_default=True, help="Comma-separated base LRs.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--base-width", type=int, default=32, show_default=True)
+@click.option("--steps", type=int, default=100, show_default=True)
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("sweep.sqlite"), show_default=True, help="Resumable SQLite store.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Local process pool size.")
+@click.option("--ray", "ray_address", default=None, help="Run trials on this Ray cluster (needs `pip install ray`).")
+@json_option
+def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs: str, seeds: str,
+              base_width: int, steps: int, store_path: Path, workers: int, ray_address: str | None,
+              as_json: bool) -> None:
+    """Grid sweep (learning rate x width x seed), resumable: finished trials are never redone.
+
+    \b
+    Examples:
+      infwidth sweep --model mlp --parametrization mup --widths 32,64,128 --lrs 1e-3,1e-2 --store s.sqlite
+      infwidth sweep --store s.sqlite --json     # rerun: only missing trials run
+    """
+    from infwidth.sweep import SweepStore, grid, run_sweep, summarize
+
+    trials = grid(model=[model], parametrization=[parametrization], optimizer=[optimizer],
+                  width=[int(w) for w in widths.split(",")], lr=[float(x) for x in lrs.split(",")],
+                  seed=[int(s) for s in seeds.split(",")], base_width=[base_width], steps=[steps])
+    store = SweepStore(store_path)
+    done = run_sweep(trials, store, workers=workers, ray_address=ray_address, progress=not as_json)
+    info(f"{done} trial(s) run, {len(trials) - done} already in {store_path}")
+    rows = summarize(store.results())
+    if as_json:
+        print_json({"store": str(store_path), "ran": done, "best": rows})
+        return
+    print_table("best learning rate per width", ["parametrization", "optimizer", "width", "best lr", "loss"],
+                [[r["parametrization"], r["optimizer"], str(r["width"]), f"{r['lr']:g}", f"{r['loss']:.4g}"]
+                 for r in rows])
+
+
+@experiment.command("transfer")
+@click.option("--task", type=click.Choice(["cifar-mlp", "text-transformer"]), default="cifar-mlp", show_default=True)
+@click.option("--parametrizations", default="sp-global,sp,mup", show_default=True)
+@click.option("--optimizers", default="adam,adam-atan2", show_default=True)
+@click.option("--widths", default="64,128,256,512,1024", show_default=True)
+@click.option("--lrs", default="1.25e-4,5e-4,2e-3,8e-3,3.2e-2", show_default=True)
+@click.option("--seeds", default="0", show_default=True)
+@click.option("--steps", type=int, default=100, show_default=True)
+@click.option("--batch", type=int, default=64, show_default=True)
+@click.option("--base-width", type=int, default=64, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--data-dir", default=None, help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@json_option
+def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str, lrs: str, seeds: str,
+                 steps: int, batch: int, base_width: int, workers: int, data_dir: str | None, out: Path,
+                 as_json: bool) -> None:
+    """Loss vs learning rate per width, and the drift of the optimal learning rate per doubling of width.
+
+    Resumable (SQLite store in --out). Writes transfer_<task>.csv/.json/_<optimizer>.png and transfer.md.
+
+    \b
+    Examples:
+      infwidth experiment transfer --task cifar-mlp --out results
+      infwidth experiment transfer --task text-transformer --widths 32,64,128,256 --base-width 32 \\
+          --steps 60 --batch 16 --out results
+    """
+    from infwidth.experiments.transfer import TransferConfig, run
+
+    cfg = TransferConfig(task=task, parametrizations=parametrizations.split(","), optimizers=optimizers.split(","),
+                         widths=[int(w) for w in widths.split(",")], lrs=[float(x) for x in lrs.split(",")],
+                         seeds=[int(s) for s in seeds.split(",")], steps=steps, batch=batch,
+                         base_width=base_width, workers=workers, data_dir=data_dir, out=out)
+    res = run(cfg, progress=not as_json)
+    if as_json:
+        print_json(res)
+        return
+    print_table(f"transfer: {task} ({res['ran']} trials run now)",
+                ["parametrization", "optimizer", "lr* per width", "drift per doubling"],
+                [[a["parametrization"], a["optimizer"],
+                  " ".join(f"{lr:.2g}" for lr in a["lr_opt"]),
+                  f"{a['drift_per_doubling']:+.2f} ± {a['drift_se']:.2f}"] for a in res["analysis"]])
+    info(f"wrote {out / 'transfer.md'}")
+
+
+@cli.command("alignment")
+@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
+@click.option("--width", type=int, default=256, show_default=True)
+@click.option("--base-width", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-2, show_default=True)
+@click.option("--steps", type=int, default=50, show_default=True)
+@click.option("--every", type=int, default=5, show_default=True, help="Log every this many steps.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("alignment.csv"),
+              show_default=True, help="CSV to write (a PNG with the same stem is written beside it).")
+@json_option
+def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: int, lr: float, steps: int,
+                  every: int, out: Path, as_json: bool) -> None:
+    """Train the sweep's MLP task and log the alignment exponents alpha, omega, u per layer.
+
+    \b
+    Example:
+      infwidth alignment --parametrization mup --optimizer adam --width 512 --steps 50 --out align.csv
+    """
+    from infwidth.scaling.alignment import AlignmentTracker
+    from infwidth.sweep.trial import build, mlp_task
+    from infwidth.viz.scaling import plot_alignment
+
+    model, opt = build({"model": "mlp", "parametrization": parametrization, "optimizer": optimizer,
+                        "width": width, "base_width": base_width, "lr": lr, "seed": 0})
+    x, y = mlp_task(0)
+    tracker = AlignmentTracker(model, x[:128])
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        if step % every == 0 or step == steps:
+            tracker.log(step)
+    tracker.write_csv(out)
+    plot_alignment(tracker.rows, out.with_suffix(".png"))
+    last = [r for r in tracker.rows if r["step"] == steps]
+    if as_json:
+        print_json({"csv": str(out), "png": str(out.with_suffix(".png")), "final": last})
+        return
+    print_table(f"alignment exponents at step {steps} ({parametrization}, {optimizer}, width {width})",
+                ["layer", "fan-in", "alpha (dW z0)", "omega (W0 dz)", "u (dW dz)"],
+                [[r["layer"], str(r["fan_in"]), f"{r['alpha']:.3f}", f"{r['omega']:.3f}", f"{r['u']:.3f}"]
+                 for r in last])
+    info(f"wrote {out} and {out.with_suffix('.png')}")

@@ -1,0 +1,27 @@
+"""`infwidth limit compare`: the computed limit against AbcMLP ensembles (small, fast settings)."""
+
+import json
+
+import pytest
+
+from infwidth.cli import main
+
+
+def test_compare_writes_outputs_and_error_shrinks_with_width(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["limit", "compare", "--depth", "1", "--phi", "tanh", "--widths", "64,1024", "--seeds", "6",
+              "--steps", "4", "--particles", "40000", "--out", str(tmp_path), "--json"])
+        raise SystemExit(0)
+    assert (exc.value.code or 0) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["regime"] == "feature learning" and res["backend"] == "particles"
+    e64, e1024 = (e["rms_err_per_seed"] for e in res["errors"])
+    assert e1024 < 0.5 * e64  # n^{-1/2} predicts a factor 4
+    for name in ("compare.csv", "compare_errors.csv", "compare.json", "compare.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_compare_rejects_bad_widths(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["limit", "compare", "--widths", "0,10"])
+    assert exc.value.code == 2 and "error:" in capsys.readouterr().err

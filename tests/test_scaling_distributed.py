@@ -1,0 +1,89 @@
+"""The side table under DistributedDataParallel and FSDP (use_orig_params=True): 2 CPU processes, gloo.
+
+Each wrapper trains 3 Adam steps with ``param_groups(wrapped_model, table)`` on its half of a
+batch; the result must equal one process training on the whole batch (gradients are averaged).
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from infwidth.scaling.models import mlp
+from infwidth.scaling.module import param_groups, scale_model
+
+WORKER = textwrap.dedent('''
+    import json, sys
+    import torch, torch.distributed as dist, torch.multiprocessing as mp
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    sys.path.insert(0, sys.argv[3])
+    from test_scaling_distributed import make, data, train
+
+    def worker(rank, init, out):
+        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+        x, y = data()
+        res = {}
+        for kind in ("ddp", "fsdp"):
+            m, t = make()
+            w = DDP(m) if kind == "ddp" else FSDP(m, use_orig_params=True, device_id=torch.device("cpu"))
+            lrs = train(w, t, x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4])
+            if kind == "fsdp":
+                with FSDP.summon_full_params(w):
+                    f = w(x).detach().tolist()
+            else:
+                f = w(x).detach().tolist()
+            res[kind] = {"lrs": lrs, "out": f, "names": [n for n, _ in w.named_parameters()]}
+        if rank == 0:
+            json.dump(res, open(out, "w"))
+        dist.destroy_process_group()
+
+    if __name__ == "__main__":
+        mp.spawn(worker, args=(sys.argv[1], sys.argv[2]), nprocs=2, join=True)
+''')
+
+
+def make():
+    torch.manual_seed(0)
+    m = mlp(64, depth=2).double()
+    return m, scale_model(m, mlp(16, depth=2), "mup", "adam")
+
+
+def data():
+    g = torch.Generator().manual_seed(5)
+    return torch.randn(8, 8, generator=g, dtype=torch.float64), torch.randn(8, 4, generator=g, dtype=torch.float64)
+
+
+def train(model, table, x, y, steps=3):
+    opt = torch.optim.Adam(param_groups(model, table, lr=1e-2, eps=1e-10))
+    for _ in range(steps):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+    return sorted([g["role"], g["lr"]] for g in opt.param_groups)
+
+
+@pytest.mark.slow
+def test_ddp_and_fsdp_round_trip(tmp_path):
+    import os
+
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    out = tmp_path / "out.json"
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, str(script), f"file://{tmp_path / 'init'}", str(out), here],
+                   check=True, timeout=300, cwd=tmp_path)
+    res = json.loads(out.read_text())
+    m, t = make()
+    x, y = data()
+    ref_lrs = train(m, t, x, y)
+    ref = m(x).detach()
+    assert ref_lrs[0][1] != ref_lrs[1][1]  # several distinct per-layer learning rates
+    for kind in ("ddp", "fsdp"):
+        assert res[kind]["lrs"] == ref_lrs
+        assert torch.allclose(torch.tensor(res[kind]["out"], dtype=torch.float64), ref, rtol=1e-9, atol=1e-12)
+    assert any(n.startswith("_fsdp_wrapped_module.") for n in res["fsdp"]["names"])
+    assert any(n.startswith("module.") for n in res["ddp"]["names"])

@@ -1,0 +1,57 @@
+"""Transfer-experiment analysis: optimum refinement and drift regression (closed forms), one tiny trial."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infwidth.errors import InfwidthError
+from infwidth.experiments.transfer import analyse, drift, optimum, run_transfer_trial, write_report
+
+
+def test_parabola_optimum_is_exact_for_quadratic_loss():
+    lrs = [2.0 ** k for k in range(-10, -2)]
+    loss = [(math.log2(x) + 6.3) ** 2 for x in lrs]
+    lo, inner = optimum(lrs, loss)
+    assert inner and lo == pytest.approx(-6.3, abs=1e-9)
+
+
+def test_optimum_at_the_edge_is_flagged_and_nan_is_worst():
+    lo, inner = optimum([1e-3, 1e-2, 1e-1], [1.0, 2.0, float("nan")])
+    assert not inner and lo == pytest.approx(math.log2(1e-3))
+
+
+def test_drift_recovers_slope_and_standard_error():
+    widths = [64, 128, 256, 512, 1024]
+    s, se = drift(widths, [-1.0 * math.log2(w) + 3 for w in widths])
+    assert s == pytest.approx(-1.0) and se == pytest.approx(0.0, abs=1e-12)
+    rng = np.random.default_rng(0)
+    slopes = [drift(widths, list(0.5 * np.log2(widths) + rng.normal(0, 0.3, 5)))[0] for _ in range(400)]
+    _, se1 = drift(widths, list(0.5 * np.log2(widths) + rng.normal(0, 0.3, 5)))
+    assert np.mean(slopes) == pytest.approx(0.5, abs=0.03)
+    assert np.std(slopes) == pytest.approx(0.3 / math.sqrt(10), rel=0.15)  # OLS: sigma / sqrt(sum (x - xbar)^2)
+    assert 0 < se1 < 0.3
+
+
+def test_analyse_and_report(tmp_path: Path):
+    rows = [{"parametrization": "mup", "optimizer": "adam", "width": w, "lr": lr,
+             "loss": (math.log2(lr) + 7) ** 2} for w in (64, 128, 256) for lr in (2 ** -9, 2 ** -7, 2 ** -5)]
+    (a,) = analyse(rows)
+    assert a["drift_per_doubling"] == pytest.approx(0.0, abs=1e-9) and a["lr_opt"][0] == pytest.approx(2 ** -7)
+    import json
+
+    (tmp_path / "transfer_toy.json").write_text(json.dumps(
+        {"task": "toy", "steps": 1, "batch": 1, "base_width": 64, "seeds": [0], "lrs": [1], "analysis": [a]}))
+    text = write_report(tmp_path).read_text()
+    assert "| mup | adam | 64: 0.0078, 128: 0.0078, 256: 0.0078 |" in text and "0.00 ± 0.00" in text
+
+
+def test_tiny_cifar_trial():
+    pytest.importorskip("PIL")
+    try:
+        res = run_transfer_trial({"task": "cifar-mlp", "parametrization": "mup", "optimizer": "adam-atan2",
+                                  "width": 16, "base_width": 16, "lr": 1e-3, "seed": 0, "steps": 3, "batch": 8})
+    except InfwidthError as e:  # the shared data directory is absent on this machine
+        pytest.skip(str(e))
+    assert not res["diverged"] and 1.5 < res["loss"] < 3.0  # ~ln(10) = 2.30 after 3 tiny steps

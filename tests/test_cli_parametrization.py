@@ -6,18 +6,12 @@ import sys
 
 import pytest
 
-from infwidth.cli import main
+from _cli import run_cli as run
 
 KEYS = {"depth", "a", "b", "c", "r", "r_l", "stable", "failed_conditions", "nontrivial", "feature_learning",
         "kernel_regime", "updated_maximally", "initialized_maximally", "min_stable_c"}
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
 
 
 def test_classify_json_has_exactly_the_contract_keys(capsys):

@@ -8,17 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infwidth.cli import main
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from _cli import run_cli as _run
 
 
 def test_linear_network_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infwidth.cli import main
+from _cli import run_cli as run
 from infwidth.errors import InfwidthError
 from infwidth.parametrization import AbcParametrization, classify
 from infwidth.scaling.exponents import SYMMETRY_K, derive, derive_layers, network, role_ab, shift
@@ -90,12 +90,6 @@ def test_unstable_init_is_an_error():
         derive_layers([0, 0, 0], [ab["embedding"][1], 0, H], "adam")
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
 
 
 def test_cli_exponents_json(capsys):

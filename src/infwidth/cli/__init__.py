@@ -34,8 +34,10 @@ def experiment() -> None:
 from infwidth.cli import parametrization_cmds
 from infwidth.cli import tour_cmd
 from infwidth.cli import scaling_cmds
+from infwidth.cli import word2vec_cmds
 from infwidth.cli import kernel_cmds
 from infwidth.cli import limits_cmds
+from infwidth.cli import maml_cmds
 from infwidth.cli import nn_cmds
 
 

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from infwidth.viz import save_figure
+
 
 def plot_compare(result: dict[str, Any], out: Path) -> None:
     """Left: f_t per width (mean +- std over seeds) and the limit; right: error vs width (log-log)."""
@@ -46,6 +48,4 @@ def plot_compare(result: dict[str, Any], out: Path) -> None:
                  "the seed-mean\nconverges (up to its standard error)", transform=ax2.transAxes, fontsize=8)
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, dpi=110)

@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from infwidth.parametrization.abc import AbcParametrization
 from infwidth.parametrization.phase import REGIMES, PhaseSlice, axis_value, parse_axis
 from infwidth.parametrization.presets import PRESETS
+from infwidth.viz import save_figure
 
 COLORS = ("#f4c7c3", "#e6e6e6", "#1f77b4", "#d62728")  # unstable, trivial, kernel, feature learning
 
@@ -91,9 +92,7 @@ def plot_phase_slices(slices: list[PhaseSlice], out: Path) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
     fig.suptitle("Exact slices of abc-parametrization space (other exponents fixed at the base preset)")
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, dpi=110)
 
 
 def _label(axis: str, depth: int) -> str:

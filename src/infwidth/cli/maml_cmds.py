@@ -1,0 +1,133 @@
+"""CLI: ``experiment maml`` (one model, K seeds) and ``experiment maml-table`` (TP4 Table 2 + figure)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infwidth.cli import experiment
+from infwidth.cli._common import info, json_option, print_json, print_table
+
+
+def _size_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--preset", type=click.Choice(["tiny", "paper"]), default="tiny", show_default=True,
+                     help="tiny: seconds; paper: TP4's 100 epochs x 100 meta-batches of 32 tasks."),
+        click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 0..K-1, one run each."),
+        click.option("--epochs", type=int, help="Override the preset's number of epochs."),
+        click.option("--batches", type=int, help="Override the meta-batches per epoch."),
+        click.option("--meta-batch", type=int, help="Override the tasks per meta-batch."),
+        click.option("--val-tasks", type=int, help="Override the meta-validation tasks per epoch."),
+        click.option("--test-tasks", type=int, help="Override the number of meta-test tasks."),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory."),
+        click.option("--threads", type=int, default=1, show_default=True,
+                     help="CPU threads for torch (1 is fastest on a busy shared machine; see docs/maml.md)."),
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Output directory (one folder per model and seed)."),
+        click.option("--resume", is_flag=True, help="Reuse finished runs and continue checkpointed ones."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _overrides(epochs: int | None, batches: int | None, meta_batch: int | None, val_tasks: int | None,
+               test_tasks: int | None, data_dir: Path | None) -> dict[str, Any]:
+    return {"epochs": epochs, "batches_per_epoch": batches, "meta_batch": meta_batch, "val_tasks": val_tasks,
+            "test_tasks": test_tasks, "data_dir": None if data_dir is None else str(data_dir)}
+
+
+def _run_seeds(model: str, preset: str, seeds: int, out: Path, resume: bool, over: dict[str, Any]
+               ) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    from infwidth.experiments.maml import preset_config, run
+
+    results = []
+    for seed in range(seeds):
+        cfg = preset_config(preset, model=model, seed=seed, **over)
+        total = cfg.epochs * cfg.batches_per_epoch
+        with tqdm(total=total, desc=f"{model} seed {seed}", unit="it", file=sys.stderr, leave=False) as bar:
+            def progress(it: int, _total: int, s: dict[str, float]) -> None:
+                bar.n = it
+                bar.set_postfix(loss=f"{s['loss']:.3f}", acc=f"{s['accuracy']:.3f}", refresh=False)
+                bar.refresh()
+
+            r = run(cfg, out, resume=resume, progress=progress)
+        info(f"{model} seed {seed}: meta-test accuracy {r['test_accuracy']:.2f}% "
+             f"(best epoch {r['best_epoch']}, train {r['train_s']:.0f} s)")
+        results.append(r)
+    return results
+
+
+@experiment.command("maml")
+@click.option("--model", required=True,
+              help="limit, width:N, relu-width:N, gp-relu, ntk-relu, gp-linear or ntk-linear.")
+@click.option("--second-order", is_flag=True, help="Second-order MAML (differentiate through the inner step).")
+@_size_options
+@json_option
+def maml_cmd(model: str, second_order: bool, preset: str, seeds: int, epochs: int | None, batches: int | None,
+             meta_batch: int | None, val_tasks: int | None, test_tasks: int | None, data_dir: Path | None,
+             threads: int, out: Path, resume: bool, as_json: bool) -> None:
+    """Meta-train one model on Omniglot 5-way 1-shot with first-order MAML; meta-test it (TP4 Table 2).
+
+    Writes OUT/<model>/seed<k>/{val.csv, checkpoint.pt, result.json}.
+
+    Example: infwidth experiment maml --model limit --seeds 1 --preset tiny --out runs/maml
+    """
+    import torch
+
+    from infwidth.maml.learners import parse_spec
+
+    parse_spec(model)
+    torch.set_num_threads(threads)
+    over = _overrides(epochs, batches, meta_batch, val_tasks, test_tasks, data_dir)
+    results = _run_seeds(model, preset, seeds, out, resume, {**over, "first_order": not second_order})
+    if as_json:
+        print_json(results)
+        return
+    print_table(f"Omniglot meta-test accuracy (%), {model}, preset {preset}",
+                ["seed", "accuracy", "+- s.e.", "tasks", "best epoch", "train s"],
+                [[str(r["seed"]), f"{r['test_accuracy']:.2f}", f"{r['test_accuracy_se']:.2f}", str(r["test_tasks"]),
+                  str(r["best_epoch"]), f"{r['train_s']:.0f}"] for r in results])
+
+
+@experiment.command("maml-table")
+@click.option("--models", default=None, help="Comma-separated model specs (default: every column of Table 2).")
+@click.option("--no-run", is_flag=True, help="Only aggregate finished runs found in --out.")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True, help="Where maml_table2.md/.csv and the PNG go.")
+@_size_options
+@json_option
+def maml_table_cmd(models: str | None, no_run: bool, results_dir: Path, preset: str, seeds: int,
+                   epochs: int | None, batches: int | None, meta_batch: int | None, val_tasks: int | None,
+                   test_tasks: int | None, data_dir: Path | None, threads: int, out: Path, resume: bool,
+                   as_json: bool) -> None:
+    """Run every Table 2 model for K seeds (finished runs are reused) and write results/maml_table2.md,
+    maml_table2.csv and maml_accuracy_vs_width.png next to TP4's numbers.
+
+    Example: infwidth experiment maml-table --preset tiny --seeds 2 --out runs/maml --results results
+    """
+    import torch
+
+    from infwidth.experiments.maml import TABLE2_MODELS, collect, write_table
+
+    torch.set_num_threads(threads)
+    specs = [m.strip() for m in models.split(",")] if models else list(TABLE2_MODELS)
+    over = _overrides(epochs, batches, meta_batch, val_tasks, test_tasks, data_dir)
+    if not no_run:
+        for m in specs:
+            _run_seeds(m, preset, seeds, out, True, over)  # finished runs are always reused
+    results = collect(out, specs)
+    command = "infwidth experiment maml-table " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    rows = write_table(results, results_dir, command=command.strip())
+    if as_json:
+        print_json(rows)
+        return
+    print_table("TP4 Table 2: Omniglot meta-test accuracy (%)", ["model", "seeds", "ours", "std", "TP4", "TP4 std"],
+                [[r["model"], str(r["seeds"]), f"{r['accuracy']:.2f}", f"{r['std']:.2f}",
+                  "-" if r["paper"] is None else f"{r['paper']:.2f}",
+                  "-" if r["paper_std"] is None else f"{r['paper_std']:.2f}"] for r in rows])
+    info(f"wrote {results_dir / 'maml_table2.md'} and {results_dir / 'maml_accuracy_vs_width.png'}")

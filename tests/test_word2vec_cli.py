@@ -1,0 +1,69 @@
+"""CLI contract of `experiment word2vec`, `analogy` and `word2vec-figure` on a small corpus file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _cli import run_cli as run
+from infwidth.data.analogy import load_questions
+from infwidth.viz.word2vec import cities_and_states
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Text where each city co-occurs with its state (from the city-in-state section)."""
+    sec = next(s for s in load_questions() if s.name == "city-in-state")
+    pairs = sorted({(a, b) for a, b, _, _ in sec.questions} | {(c, d) for _, _, c, d in sec.questions})
+    rng = np.random.default_rng(0)
+    fill = [f"filler{i}" for i in range(30)]
+    words = []
+    for _ in range(6000):
+        city, state = pairs[rng.integers(len(pairs))]
+        words += [fill[rng.integers(30)], city, fill[rng.integers(30)], state]
+    p = tmp_path_factory.mktemp("w2v") / "corpus.txt"
+    p.write_text(" ".join(words))
+    return p
+
+
+def test_train_evaluate_resume_figure(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "w16"
+    args = ["experiment", "word2vec", "--model", "width:16", "--corpus", str(corpus), "--epochs", "2",
+            "--threads", "1", "--out", str(out), "--json"]
+    code, stdout, _ = run(args, capsys)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["epoch"] == 2 and summary["covered"] > 100
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    code, _, err = run(args, capsys)  # refuses to overwrite a run
+    assert code == 2 and "--resume" in err
+    code, stdout2, _ = run(args + ["--resume"], capsys)  # already finished: same result
+    assert code == 0 and json.loads(stdout2)["total"] == summary["total"]
+    code, stdout, _ = run(["analogy", str(out / "vectors.npz"), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["total"] == pytest.approx(summary["total"])
+
+    code, stdout, _ = run(["experiment", "word2vec", "--model", "ntk:64", "--corpus", str(corpus), "--out",
+                           str(tmp_path / "ntk"), "--json"], capsys)
+    ntk = json.loads(stdout)
+    assert code == 0 and ntk["analytic_full_vocab"] == pytest.approx(100.0 / (ntk["vocab"] - 3))
+
+    code, stdout, _ = run(["experiment", "word2vec", "--model", "limit", "--corpus", str(corpus), "--max-vocab",
+                           "40", "--threads", "1", "--out", str(tmp_path / "lim"), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["vocab"] == 40
+    with np.load(tmp_path / "lim" / "vectors.npz") as z:
+        assert z["vectors"].shape == (40, 40)
+
+    png = tmp_path / "fig.png"
+    code, _, _ = run(["word2vec-figure", "--panel", f"NTK={tmp_path / 'ntk'}", "--panel", f"width 16={out}",
+                      "--out", str(png)], capsys)
+    assert code == 0 and png.stat().st_size > 1000
+    cities, states = cities_and_states(load_questions())
+    assert "chicago" in cities and "illinois" in states
+
+
+def test_bad_model_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["experiment", "word2vec", "--model", "width:abc", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "width:N" in err

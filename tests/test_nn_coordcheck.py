@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run_cli as _cli
 from infwidth.nn import coord_check, predicted_exponents
 from infwidth.nn.exponents import Quantity
 from infwidth.parametrization import AbcParametrization, classify, mfp, mup, ntp, sp, sp_stable
@@ -83,16 +84,6 @@ def test_coordcheck_catches_sp_claimed_as_mup() -> None:
     assert not r.passed
     fails = {f.quantity.kind for f in r.fits if f.verdict == "FAIL"}
     assert {"f0", "dx"} <= fails
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from infwidth.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_cli_coordcheck_json_files_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

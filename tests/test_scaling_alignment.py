@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from _cli import run_cli
 from infwidth.io import read_csv
 from infwidth.scaling.alignment import FIELDS, AlignmentTracker, alignment_exponent
 from infwidth.scaling.models import mlp
@@ -60,14 +61,12 @@ def test_one_sgd_step_on_the_probe_is_fully_aligned(tmp_path):
 def test_cli_alignment(tmp_path, capsys):
     import json
 
-    from infwidth.cli import main
 
     out = tmp_path / "a.csv"
-    with pytest.raises(SystemExit) as exc:
-        main(["alignment", "--width", "64", "--steps", "4", "--every", "2", "--out", str(out), "--json"])
-        raise SystemExit(0)
-    assert (exc.value.code or 0) == 0
-    obj = json.loads(capsys.readouterr().out)
+    code, stdout, _ = run_cli(["alignment", "--width", "64", "--steps", "4", "--every", "2", "--out", str(out),
+                               "--json"], capsys)
+    assert code == 0
+    obj = json.loads(stdout)
     assert len(read_csv(out)) == 6 and (tmp_path / "a.png").exists()  # 3 layers x steps {2, 4}
     hidden = next(r for r in obj["final"] if r["layer"] == "2")
     assert 0.4 < hidden["alpha"] < 1.05 and 0.4 < hidden["omega"] < 1.05

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int | None = None) -> Path:
-    """Write ``fig`` to ``path`` (creating its folder), close it, and return the path."""
+def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int | None = None, top: float | None = None) -> Path:
+    """Write ``fig`` to ``path`` (creating its folder), close it, and return the path.
+
+    ``top``: when given, first ``tight_layout`` below a suptitle occupying the figure above ``top``.
+    """
     import matplotlib.pyplot as plt
 
+    if top is not None:
+        fig.tight_layout(rect=(0, 0, 1, top))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi if dpi is not None else "figure")

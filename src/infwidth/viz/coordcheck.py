@@ -10,10 +10,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
 
 from infwidth.nn.coordcheck import CoordCheckResult, QuantityFit
 from infwidth.parametrization.rational import fmt
+from infwidth.viz import save_figure
 
 
 def _panel_key(kind: str, layer: int) -> tuple[int, int]:
@@ -92,14 +92,4 @@ def plot_coordcheck(result: CoordCheckResult, out: str | Path) -> Path:
     built = "" if result.network_param == p else f"\nnetwork built as {result.network_param.describe()}"
     fig.suptitle(f"coordinate check: {p.describe()} (phi={result.phi}, eta={result.eta}, {result.seeds} seeds)"
                  f"{built}\n{result.verdict}", fontsize=9)
-    return save_figure(fig, out, top=0.96)
-
-
-def save_figure(fig: Figure, out: str | Path, top: float = 0.95, dpi: int = 110) -> Path:
-    """tight_layout below a suptitle, write ``out`` (creating its folder), close the figure; returns the path."""
-    fig.tight_layout(rect=(0, 0, 1, top))
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out, dpi=110, top=0.96)

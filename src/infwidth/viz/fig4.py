@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from infwidth.viz import save_figure
+
 
 def plot_fig4(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
     """Grid (phi rows x builder columns) of loss vs step: limit (black dashed), widths (mean, std band)."""
@@ -44,5 +46,4 @@ def plot_fig4(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -
                 ax.legend(fontsize=8)
     fig.suptitle("muP limits (Tensor Programs, exact) vs finite width, mean +- std over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

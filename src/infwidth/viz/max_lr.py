@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from infwidth.viz.coordcheck import save_figure
+from infwidth.viz import save_figure
 
 LABELS = {"sp": "SP", "mup": "muP"}
 
@@ -58,4 +58,4 @@ def plot_max_lr(runs: Sequence[dict[str, Any]], exponents: dict[str, dict[str, f
                 ax.legend(fontsize=7)
     fig.suptitle("Max learning rate vs width: relu MLP, 2 hidden layers, square loss, CIFAR-10\n"
                  "(right edge of each curve = largest stable LR; dotted lines mark it)", fontsize=10)
-    return save_figure(fig, out)
+    return save_figure(fig, out, dpi=110, top=0.95)

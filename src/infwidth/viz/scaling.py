@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from infwidth.viz import save_figure
+
 
 def plot_alignment(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> None:
     """Three panels (alpha: Delta W z0, omega: W0 Delta z, u: Delta W Delta z) against training step,
@@ -34,8 +36,7 @@ def plot_alignment(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[st
     axes[0].set_ylabel("log_fan-in alignment")
     axes[0].legend(fontsize=7, title="layer")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_transfer(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], panel: str = "parametrization",
@@ -66,5 +67,4 @@ def plot_transfer(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
     axes[0][0].set_ylabel(metric)
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

@@ -9,6 +9,7 @@ import numpy as np
 
 from infwidth.data.analogy import AnalogySection
 from infwidth.errors import InfwidthError
+from infwidth.viz import save_figure
 
 
 def cities_and_states(sections: Sequence[AnalogySection]) -> tuple[list[str], list[str]]:
@@ -64,8 +65,4 @@ def plot_city_state_pca(panels: Sequence[tuple[str, list[str], np.ndarray]], sec
     axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle("PCA of Word2Vec embeddings of US cities and states (TP4 Figure 1)")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=120)

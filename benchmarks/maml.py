@@ -2,8 +2,10 @@
 
 For each model, times ``--iters`` meta-iterations of 32 real Omniglot tasks (float64) with our batched
 linear path (:mod:`infwidth.maml.fast_linear`) and with the peer: the generic per-task autograd MAML
-(:func:`infwidth.maml.core.meta_step`, the way TP4's own code and pytorch-maml compute it), measured in
-the same run, and prints the ratio. Also times meta-validation (1 adaptation step) and meta-test
+(:func:`infwidth.maml.core.meta_step`, the way TP4's own code and pytorch-maml compute it, on all n hidden
+coordinates of a finite width), measured in the same run, and prints the ratio. Our width-n model is stored
+in d + d_o = 790 coordinates when n > 790 (exact; :func:`infwidth.limits.linear_mup.reduced_projection`).
+Also times meta-validation (1 adaptation step) and meta-test
 (20 steps) batches, and projects the wall time of one ``paper`` preset run (100 x 100 meta-iterations,
 3,200 val tasks per epoch, 3,200 test tasks) on this machine.
 
@@ -24,7 +26,8 @@ import torch
 from infwidth.data.omniglot import TaskSampler, load_omniglot
 from infwidth.experiments.maml import default_hyper
 from infwidth.maml.core import MAMLConfig, meta_step
-from infwidth.maml.learners import Learner
+from infwidth.maml.learners import D_IN, N_WAYS, Learner
+from infwidth.maml.models import MupLinear1LP
 
 
 def _time(fn, n: int) -> float:  # type: ignore[no-untyped-def]
@@ -59,6 +62,9 @@ def main() -> None:
         tst = _time(lambda i, ln=learner: ln.evaluate(tb, 20), 3)
         module = Learner(spec, hp, cfg).module
         assert module is not None
+        if isinstance(module, MupLinear1LP) and module.width is not None:  # the peer computes all n coordinates
+            module = MupLinear1LP(D_IN, N_WAYS, width=module.width, sigma_u=hp.sigma_u, sigma_v=hp.sigma_v,
+                                  bias_alpha=hp.bias, reduce=False)
         peer = _time(lambda i, m=module, lr=hp.meta_lr: meta_step(m, batches[i], cfg, lr), args.peer_iters)
         paper_s = 10_000 * fast + 100 * 100 * val + 100 * tst
         sampling = _time(lambda i: train.batch(32 * i, 32), 10)

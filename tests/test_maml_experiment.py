@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_resume_after_interruption_is_exact(tmp_path: Path) -> None:
     with pytest.raises(_Stop):
         run(_cfg(), tmp_path / "b", progress=interrupt)
     partial = read_csv(tmp_path / "b" / "limit" / "seed0" / "val.csv")
-    assert len(partial) == 2
+    assert [int(r["epoch"]) for r in partial] == [0, 1, 2]  # epoch 0 = the initialization, validated
     resumed = run(_cfg(), tmp_path / "b", resume=True)
     assert resumed["test_accuracy"] == full["test_accuracy"]
     rows_a = read_csv(tmp_path / "a" / "limit" / "seed0" / "val.csv")
@@ -44,7 +45,8 @@ def test_resume_after_interruption_is_exact(tmp_path: Path) -> None:
     assert run(_cfg(), tmp_path / "b", resume=True)["train_s"] == resumed["train_s"]
     rows = write_table(collect(tmp_path / "a", ["limit"]), tmp_path / "res")
     assert rows[0]["model"] == "limit" and (tmp_path / "res" / "maml_accuracy_vs_width.png").stat().st_size > 0
-    assert "66.42" in (tmp_path / "res" / "maml_table2.md").read_text()
+    text = (tmp_path / "res" / "maml_table2.md").read_text()
+    assert "66.42" in text and f"s0 {full['test_accuracy']:.2f} (e{full['best_epoch']})" in text
 
 
 def test_cli_rejects_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,3 +56,48 @@ def test_cli_rejects_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture
         main(["experiment", "maml", "--model", "width:abc", "--out", str(tmp_path)])
     assert e.value.code == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["gp-relu", "ntk-relu"])
+def test_relu_kernel_depends_on_sigma_w_only_through_the_tuned_pair(kind: str) -> None:
+    """tune_kernel fixes sigma_w = 1: (sigma_w, sigma_b, sigma_v) -> (c sigma_w, c sigma_b, sigma_v / c) must leave
+    the kernel, so every adapted prediction, unchanged."""
+    import torch
+
+    from infwidth.maml.core import MAMLConfig
+    from infwidth.maml.learners import Hyper, Learner
+
+    g = torch.Generator().manual_seed(0)
+    xs, xq = torch.rand(2, 5, 784, generator=g, dtype=torch.float64), torch.rand(2, 5, 784, generator=g,
+                                                                             dtype=torch.float64)
+    assert Learner(kind, Hyper(0.1, 1.0, 1.0, 1.0), MAMLConfig()).function is not None
+    k1 = Learner(kind, Hyper(0.1, 1.0, 0.7, 1.5), MAMLConfig()).function.kernel(xs[0], xq[0])  # type: ignore[union-attr]
+    k2 = Learner(kind, Hyper(0.1, 3.0, 0.7 / 3, 4.5), MAMLConfig()).function.kernel(xs[0], xq[0])  # type: ignore[union-attr]
+    k3 = Learner(kind, Hyper(0.1, 1.0, 0.7, 3.0), MAMLConfig()).function.kernel(xs[0], xq[0])  # type: ignore[union-attr]
+    assert torch.allclose(k1, k2, rtol=1e-10) and not torch.allclose(k1, k3, rtol=1e-3)
+
+
+def test_kernel_tuning_and_hyper_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from _cli import run_cli
+    from infwidth.experiments.maml import tune_kernel
+
+    try:
+        rows = tune_kernel("gp-linear", [0.5, 2.0], [0.0, 1.0], val_tasks=32)
+    except InfwidthError as e:  # pragma: no cover - data not installed
+        pytest.skip(str(e))
+    accs = [r["val_accuracy"] for r in rows]
+    assert len(rows) == 4 and accs == sorted(accs, reverse=True) and all(0 <= a <= 100 for a in accs)
+    assert {(r["sigma_v"], r["bias"]) for r in rows} == {(0.5, 0.0), (0.5, 1.0), (2.0, 0.0), (2.0, 1.0)}
+    chosen = [r for r in rows if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["val_accuracy"] >= accs[0] - rows[0]["val_se"]
+    assert all(r["sigma_v"] >= chosen[0]["sigma_v"] for r in rows if r["val_accuracy"] >= accs[0] - rows[0]["val_se"])
+    with pytest.raises(InfwidthError, match="not a kernel"):
+        tune_kernel("limit", [1.0], [1.0])
+    code, out, _ = run_cli(["experiment", "maml", "--model", "gp-linear", "--sigma-v", "0.5", "--bias", "2",
+                            "--preset", "tiny", "--test-tasks", "16", "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0
+    hyper = json.loads(out)[0]["hyper"]
+    assert hyper == {"meta_lr": 0.1, "sigma_u": 1.0, "sigma_v": 0.5, "bias": 2.0}
+    code, _, err = run_cli(["experiment", "maml-kernel-tune", "--model", "gp-linear", "--sigma-v", "a,b",
+                            "--out", str(tmp_path)], capsys)
+    assert code == 2 and "comma-separated numbers" in err

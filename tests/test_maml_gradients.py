@@ -110,6 +110,25 @@ def test_batched_linear_path_equals_generic(width: int | None) -> None:
     assert torch.equal(evaluate(m1, b, 0.4, 5), fast_linear.evaluate_linear(m2, b, 0.4, 5))
 
 
+def test_reduced_wide_network_equals_full_width_network() -> None:
+    """A width-40 MupLinear1LP is stored in d + 1 + d_o = 10 hidden coordinates (QR of the projection);
+    its MAML trajectory equals the full 40-coordinate network's (Gaussian projection G, no reduction)."""
+    d, o, n = 6, 3, 40
+    reduced = MupLinear1LP(d, o, width=n, sigma_u=0.7, sigma_v=0.5, bias_alpha=1.5, seed=3)
+    assert reduced.U.shape == (d + 1 + o, d + 1) and reduced.scale == n
+    full = MupLinear1LP(d, o, width=n, sigma_u=0.7, sigma_v=0.5, bias_alpha=1.5, seed=3, reduce=False)
+    assert full.U.shape == (n, d + 1)
+    cfg = MAMLConfig(inner_lr=0.4, inner_steps=2, grad_clip=0.05)
+    for it in range(4):
+        b = _batch(10 * it)
+        r1, r2 = fast_linear.meta_step_linear(reduced, b, cfg, 0.2), fast_linear.meta_step_linear(full, b, cfg, 0.2)
+        assert r1["grad_norm"] > 0.05  # clipping is active
+        assert abs(r1["loss"] - r2["loss"]) < 1e-12 and abs(r1["grad_norm"] - r2["grad_norm"]) < 1e-10
+    b = _batch(99, B=6)
+    l1, l2 = (fast_linear.adapted_query_logits(m, b, 0.4, 5) for m in (reduced, full))
+    assert float((l1 - l2).abs().max()) < 1e-10 and float(l1.abs().max()) > 1e-3
+
+
 def test_finite_linear_mlp_has_law_of_projected_limit() -> None:
     """MupMLP1 (identity) and MupLinear1LP(width=n) at init: same logit variance sigma_u^2 sigma_v^2 |x|^2 / n."""
     x = torch.randn(1, 6, generator=torch.Generator().manual_seed(0))

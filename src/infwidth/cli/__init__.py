@@ -39,6 +39,7 @@ from infwidth.cli import kernel_cmds
 from infwidth.cli import limits_cmds
 from infwidth.cli import maml_cmds
 from infwidth.cli import nn_cmds
+from infwidth.cli import data_cmds
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,9 +66,14 @@ def _run_seeds(model: str, preset: str, seeds: int, out: Path, resume: bool, ove
 @click.option("--model", required=True,
               help="limit, width:N, relu-width:N, gp-relu, ntk-relu, gp-linear or ntk-linear.")
 @click.option("--second-order", is_flag=True, help="Second-order MAML (differentiate through the inner step).")
+@click.option("--meta-lr", type=float, help="Override the model's meta learning rate (default: TP4's).")
+@click.option("--sigma-u", type=float, help="Override sigma_u (kernels: sigma_w).")
+@click.option("--sigma-v", type=float, help="Override sigma_v.")
+@click.option("--bias", type=float, help="Override the hidden-bias multiplier (kernels: sigma_b).")
 @_size_options
 @json_option
-def maml_cmd(model: str, second_order: bool, preset: str, seeds: int, epochs: int | None, batches: int | None,
+def maml_cmd(model: str, second_order: bool, meta_lr: float | None, sigma_u: float | None, sigma_v: float | None,
+             bias: float | None, preset: str, seeds: int, epochs: int | None, batches: int | None,
              meta_batch: int | None, val_tasks: int | None, test_tasks: int | None, data_dir: Path | None,
              threads: int, out: Path, resume: bool, as_json: bool) -> None:
     """Meta-train one model on Omniglot 5-way 1-shot with first-order MAML; meta-test it (TP4 Table 2).
@@ -77,13 +82,20 @@ def maml_cmd(model: str, second_order: bool, preset: str, seeds: int, epochs: in
 
     Example: infwidth experiment maml --model limit --seeds 1 --preset tiny --out runs/maml
     """
+    from dataclasses import replace
+
     import torch
 
+    from infwidth.experiments.maml import default_hyper
     from infwidth.maml.learners import parse_spec
 
     parse_spec(model)
     torch.set_num_threads(threads)
     over = _overrides(epochs, batches, meta_batch, val_tasks, test_tasks, data_dir)
+    hyper = {k: v for k, v in {"meta_lr": meta_lr, "sigma_u": sigma_u, "sigma_v": sigma_v, "bias": bias}.items()
+             if v is not None}
+    if hyper:
+        over["hyper"] = replace(default_hyper(model), **hyper)
     results = _run_seeds(model, preset, seeds, out, resume, {**over, "first_order": not second_order})
     if as_json:
         print_json(results)
@@ -131,3 +143,57 @@ def maml_table_cmd(models: str | None, no_run: bool, results_dir: Path, preset: 
                   "-" if r["paper"] is None else f"{r['paper']:.2f}",
                   "-" if r["paper_std"] is None else f"{r['paper_std']:.2f}"] for r in rows])
     info(f"wrote {results_dir / 'maml_table2.md'} and {results_dir / 'maml_accuracy_vs_width.png'}")
+
+
+@experiment.command("maml-kernel-tune")
+@click.option("--model", required=True, type=click.Choice(["gp-relu", "ntk-relu", "gp-linear", "ntk-linear"]))
+@click.option("--sigma-v", "sigma_vs", default="0.0625,0.125,0.25,0.5,1,2,4,8", show_default=True,
+              help="Comma-separated sigma_v grid.")
+@click.option("--bias", "biases", default="0,0.5,1,2,4,8,16,32", show_default=True,
+              help="Comma-separated bias grid (sigma_b; linear kernels: the bias coordinate).")
+@click.option("--val-tasks", type=int, default=1600, show_default=True, help="Meta-validation tasks per grid point.")
+@click.option("--steps", type=int, default=20, show_default=True, help="Adaptation steps (TP4's meta-test: 20).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
+@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Writes OUT/<model>-tuning.csv and OUT/<model>-tuning.json (the chosen point).")
+@json_option
+def maml_kernel_tune_cmd(model: str, sigma_vs: str, biases: str, val_tasks: int, steps: int, data_dir: Path | None,
+                         threads: int, out: Path, as_json: bool) -> None:
+    """Tune a kernel baseline's variances on meta-validation, before meta-training (sigma_w = 1, f_0 = 0).
+
+    Then run it with the best point: infwidth experiment maml --model M --sigma-v V --bias B ...
+
+    Example: infwidth experiment maml-kernel-tune --model gp-relu --out runs/maml-tuning
+    """
+    import torch
+    from tqdm import tqdm
+
+    from infwidth.experiments.maml import tune_kernel
+    from infwidth.io import write_csv, write_json
+
+    def floats(text: str, name: str) -> list[float]:
+        try:
+            return [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{name} must be comma-separated numbers, got {text!r}.") from None
+
+    grid_v, grid_b = floats(sigma_vs, "--sigma-v"), floats(biases, "--bias")
+    torch.set_num_threads(threads)
+    with tqdm(total=len(grid_v) * len(grid_b), desc=f"tune {model}", file=sys.stderr, leave=False) as bar:
+        rows = tune_kernel(model, grid_v, grid_b, val_tasks, steps,
+                           data_dir=None if data_dir is None else str(data_dir),
+                           progress=lambda i, _n: bar.update(i - bar.n))
+    write_csv(out / f"{model}-tuning.csv", rows)
+    chosen = next(r for r in rows if r["chosen"])
+    write_json(out / f"{model}-tuning.json", chosen)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(f"{model}: meta-validation accuracy (%) before meta-training, {val_tasks} tasks, {steps} steps",
+                ["sigma_v", "bias", "accuracy", "+- s.e."],
+                [[f"{r['sigma_v']:g}", f"{r['bias']:g}", f"{r['val_accuracy']:.2f}", f"{r['val_se']:.2f}"]
+                 for r in rows[:10]])
+    info(f"best {rows[0]['val_accuracy']:.2f}%; chosen (smallest sigma_v within one s.e. of the best): "
+         f"--sigma-v {chosen['sigma_v']:g} --bias {chosen['bias']:g} ({chosen['val_accuracy']:.2f}%); "
+         f"wrote {out / (model + '-tuning.csv')}")

@@ -51,6 +51,10 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike[str] | None = N
     img, lab = (_find_idx(n, data_dir) for n in IDX[split])
     if img is not None and lab is not None:
         return read_idx(img), read_idx(lab).astype(np.int64)
-    d = np.load(data_file(NPZ_FILE, data_dir=data_dir, dataset="mnist"))
+    src = data_file(NPZ_FILE, data_dir=data_dir, dataset="mnist", original=True)
+    if src.is_dir():  # the original idx files, just downloaded (infwidth.data.download)
+        img, lab = (src / f"{n}.gz" for n in IDX[split])
+        return read_idx(img), read_idx(lab).astype(np.int64)
+    d = np.load(src)
     x = d["x_train_approx"] if split == "train" else d["x_test"]
     return x, d[f"y_{split}"].astype(np.int64)

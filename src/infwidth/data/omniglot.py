@@ -84,8 +84,12 @@ def load_omniglot(data_dir: str | Path | None = None, cache_dir: str | Path | No
     """Load the shared ``omniglot.npz`` resized to 28x28 (cached in ``cache_dir``, default ~/.cache/infwidth).
 
     The cache file name carries the npz checksum, so a changed source is never read from a stale cache.
+    When the npz is absent, the original PNG folders (``infwidth data download omniglot``) are read instead
+    (:func:`load_omniglot_folders`, not cached).
     """
-    path = resolve_data_file(NPZ, data_dir, sha256=NPZ_SHA256)   # verifies the checksum
+    path = data_file(NPZ, data_dir, sha256=NPZ_SHA256, original=True)   # verifies the checksum
+    if path.is_dir():  # the original-source copy: images_background/, images_evaluation/, the split JSONs
+        return load_omniglot_folders(path, split_dir=path / "torchmeta_vinyals_split")
     digest = NPZ_SHA256
     z = np.load(path)
     alphabets = [str(a) for a in z["alphabets"]]

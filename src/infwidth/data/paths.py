@@ -1,8 +1,13 @@
-"""Where data lives: data-directory resolution, cache directory, sha256 verification.
+"""Where data lives: data-directory resolution, cache directory, sha256 verification, downloads.
 
 Resolution order of the data directory: an explicit ``data_dir`` (the CLI's ``--data-dir``), then the
 environment variable ``$INFWIDTH_DATA``, then ``../shared/data`` relative to the current directory,
-then ``../shared/data`` relative to the repository root. Nothing is ever downloaded.
+then ``../shared/data`` relative to the repository root.
+
+The shared copies are preferred. When one is missing, :func:`data_file` looks for the copy of the data set
+from its original source (:mod:`infwidth.data.download`, placed by ``infwidth data download NAME``); with
+``$INFWIDTH_DOWNLOAD=1`` a missing data set is downloaded into the first candidate data directory
+(created if needed). Without that variable nothing is downloaded and the error names the download command.
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ WHERE_TO_GET: dict[str, str] = {
                "(extract it so that cifar-10-batches-py/ sits in the data folder)",
     "mnist": "mnist/mnist.npz of the shared data folder, or the idx files from http://yann.lecun.com/exdb/mnist/ "
              "(train-images-idx3-ubyte.gz etc. in a folder mnist/ of the data folder)",
+}
+
+#: shared file -> the data set of :mod:`infwidth.data.download` whose original-source copy replaces it.
+ORIGINAL_OF: dict[str, str] = {
+    "wiki_text8like/wiki_text8like.txt.gz": "text8",
+    "questions-words/questions-words.txt": "questions-words",
+    "omniglot/omniglot.npz": "omniglot",
+    "omniglot/torchmeta_vinyals_split/train.json": "omniglot",
+    "omniglot/torchmeta_vinyals_split/val.json": "omniglot",
+    "omniglot/torchmeta_vinyals_split/test.json": "omniglot",
+    "cifar10_jpeg/cifar10_jpeg_bytes.npz": "cifar10",
+    "mnist/mnist.npz": "mnist",
 }
 
 _VERIFIED: dict[tuple[str, int, float], str] = {}
@@ -91,11 +108,16 @@ def verify_sha256(path: str | os.PathLike[str], expected: str) -> None:
 
 
 def data_file(relative: str, data_dir: str | os.PathLike[str] | None = None, sha256: str | None = None,
-              dataset: str | None = None, verify: bool = True) -> Path:
+              dataset: str | None = None, verify: bool = True, original: bool = False) -> Path:
     """Path of ``relative`` inside the data directory, checksum-verified.
 
-    ``sha256`` defaults to :data:`KNOWN_SHA256` for known files; ``dataset`` names an entry of
-    :data:`WHERE_TO_GET` for the error message. Raises InfwidthError when missing or corrupt.
+    ``sha256`` defaults to :data:`KNOWN_SHA256` for known files; ``dataset`` names the data set (an entry of
+    :data:`WHERE_TO_GET` and of :data:`infwidth.data.download.DATASETS`; default :data:`ORIGINAL_OF`).
+    When the file is in no candidate directory and the data set's original-source download provides it
+    (or ``original=True``: the caller can read the original layout), the original copy is looked for and,
+    with ``$INFWIDTH_DOWNLOAD=1``, downloaded. Output: the file, or with ``original=True`` possibly the
+    original copy's path (``DATASETS[name].main``: a file or folder) standing in for it.
+    Raises InfwidthError (naming ``infwidth data download NAME``) when missing, or when corrupt.
     """
     cands = candidate_data_dirs(data_dir)
     for d in cands:
@@ -106,6 +128,20 @@ def data_file(relative: str, data_dir: str | os.PathLike[str] | None = None, sha
                 verify_sha256(p, expected)
             return p
     hint = WHERE_TO_GET.get(dataset or "", "the shared data folder (see its README)")
+    name = dataset or ORIGINAL_OF.get(relative)
+    from infwidth.data import download as dl
+
+    if name is not None and name in dl.DATASETS and (original or relative in dl.DATASETS[name].outputs):
+        root = dl.provide(name, data_dir)
+        if root is not None:
+            if (root / relative).is_file():
+                return data_file(relative, root, sha256, dataset, verify, original=False)
+            return root / dl.DATASETS[name].main
+        raise InfwidthError(
+            f"data file {relative} not found in {', '.join(str(c) for c in cands)}; run `infwidth data download "
+            f"{name} --data-dir {cands[0]}` (or set {dl.ENV_DOWNLOAD}=1 to download it automatically), or get it "
+            f"from {hint}, then pass --data-dir PATH or set {ENV_DATA}."
+        )
     raise InfwidthError(
         f"data file {relative} not found in {', '.join(str(c) for c in cands)}; get it from {hint}, then pass "
         f"--data-dir PATH or set {ENV_DATA}."

@@ -96,12 +96,13 @@ def load_corpus(path: str | Path | None = None, *, data_dir: str | Path | None =
                 max_vocab: int | None = None, max_tokens: int | None = None) -> EncodedCorpus:
     """Load and encode a corpus.
 
-    Inputs: ``path`` (a text file; None = the shared text8 substitute, checksum-verified);
+    Inputs: ``path`` (a text file; None = the shared text8 substitute, checksum-verified, or when it is
+    absent the original ``text8`` of the data directory, see :mod:`infwidth.data.download`);
     ``max_tokens`` keeps only the first tokens (a corpus slice; the vocabulary is built on the slice).
     Output: :class:`EncodedCorpus`.
     """
     if path is None:
-        p = resolve_data_file(TEXT8_SUBSTITUTE, data_dir=data_dir, sha256=TEXT8_SUBSTITUTE_SHA256)
+        p = data_file(TEXT8_SUBSTITUTE, data_dir=data_dir, sha256=TEXT8_SUBSTITUTE_SHA256, original=True)
     else:
         p = Path(path)
     tokens = read_text(p).split()

@@ -29,8 +29,8 @@ from infwidth.io import load_checkpoint, read_csv, write_csv, write_json
 from infwidth.word2vec.model import ModelSpec, Trainer, TrainSettings, init_params, save_trainer
 
 # Presets. ``paper``: TP4's text8 runs (Section 9.3 and the edwardjhu/TP4 scripts). ``cpu``: the
-# reduced setting sized for all four models (64, 256, 1024, limit) in about 2 hours on 2 cores (see
-# docs/word2vec.md for the measured throughputs it is based on). ``tiny``: seconds, for tests.
+# reduced setting for all four models (64, 256, 1024, limit): 16 minutes on 2 idle cores (measured; see
+# docs/word2vec.md; ``--epochs 15`` fits the 2-hour budget). ``tiny``: seconds, for tests.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"max_tokens": 300_000, "max_vocab": 2000, "epochs": 1},
     "cpu": {"max_tokens": None, "max_vocab": 10_000, "epochs": 2},

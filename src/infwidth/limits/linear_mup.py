@@ -44,11 +44,15 @@ class LinearMuP(torch.nn.Module):
     ``V`` (d_out x m) with m = d_in + d_out (limit) or n (finite; ``V`` stores ``n W^2``).
     Train with any torch optimizer built from :meth:`param_groups` (SGD reproduces muP SGD and its
     limit exactly); :meth:`loss` is the batch-mean of 1/2 |f - y|^2.
+
+    ``reduce=True`` (finite ``width > d_in + d_out`` only) stores the same width-n network in d_in + d_out
+    hidden coordinates (see :func:`reduced_projection`): outputs, losses and every SGD trajectory are
+    those of the width-n network (``scale`` stays n), at the cost of the limit.
     """
 
     def __init__(self, d_in: int, d_out: int = 1, width: int | None = None,
                  alphas: Sequence[float] = (1.0, 1.0), sigmas: Sequence[float] | None = None,
-                 seed: int = 0, dtype: torch.dtype = torch.float64) -> None:
+                 seed: int = 0, dtype: torch.dtype = torch.float64, reduce: bool = False) -> None:
         super().__init__()
         if d_in < 1 or d_out < 1 or (width is not None and width < 1):
             raise InfwidthError(f"need d_in, d_out >= 1 and width >= 1 (or None), got {d_in}, {d_out}, {width}.")
@@ -64,6 +68,8 @@ class LinearMuP(torch.nn.Module):
             self.scale = 1.0
         else:
             G = torch.randn(width, m, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+            if reduce and width > m:
+                G = reduced_projection(G)
             U0, V0 = G @ U0, V0 @ G.T
             self.scale = float(width)
         self.U = torch.nn.Parameter(U0)
@@ -102,6 +108,18 @@ class LinearMuP(torch.nn.Module):
         self.U.sub_(lr * mult["U"] * self.U.grad)
         self.V.sub_(lr * mult["V"] * self.V.grad)
         return float(L)
+
+
+def reduced_projection(G: torch.Tensor) -> torch.Tensor:
+    """The triangular factor R of ``G = Q R`` (G: n x m, n > m): a width-n linear network with projection G
+    is the width-m network with projection R, rotated by Q.
+
+    Why it is exact: U = G U_0 and V = V_0 G^T start in the column space of Q, the SGD gradients
+    ``V^T chi x^T / n`` and ``chi (U x)^T / n`` stay in it, and SGD, gradient norms (clipping) and the
+    logits ``V U x / n`` are invariant under the hidden-space rotation Q^T. So (U, V) = (Q U_r, V_r Q^T) for
+    all time, where (U_r, V_r) follow the same SGD from (R U_0, V_0 R^T). Costs O(n m^2) once.
+    """
+    return torch.linalg.qr(G, mode="r").R
 
 
 def corollary_6_2(xs: Sequence[float], ys: Sequence[float], lr: float = 1.0,

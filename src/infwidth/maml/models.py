@@ -27,15 +27,18 @@ class MupLinear1LP(LinearMuP):
 
     Inputs (batch, d_in), logits (batch, d_out). ``sigma_u``, ``sigma_v``: TP4's ``sigma1``/``sigma2``
     (diagonal scales of the limit's initialization); ``bias_alpha``: hidden-bias multiplier (0: none).
-    The readout has no bias. ``seed`` draws the random projection of a finite width.
+    The readout has no bias. ``seed`` draws the random projection of a finite width. With ``reduce`` (default)
+    a width n > d + d_o network is stored exactly in d + d_o hidden coordinates
+    (:func:`infwidth.limits.linear_mup.reduced_projection`), so width 8192 costs what the limit costs.
     """
 
     def __init__(self, d_in: int, d_out: int, width: int | None = None, sigma_u: float = 1.0,
                  sigma_v: float = 1.0, bias_alpha: float = 0.0, seed: int = 0,
-                 dtype: torch.dtype = torch.float64) -> None:
+                 dtype: torch.dtype = torch.float64, reduce: bool = True) -> None:
         self.bias_alpha = float(bias_alpha)
         extra = 1 if self.bias_alpha != 0 else 0
-        super().__init__(d_in + extra, d_out, width=width, sigmas=(sigma_u, sigma_v), seed=seed, dtype=dtype)
+        super().__init__(d_in + extra, d_out, width=width, sigmas=(sigma_u, sigma_v), seed=seed, dtype=dtype,
+                         reduce=reduce)
         if extra:
             with torch.no_grad():
                 self.U[:, -1] = 0.0  # the hidden bias starts at 0 (TP4: bias[:] = 0, projected: still 0)

@@ -10,9 +10,12 @@ from infwidth.viz import save_figure
 
 
 def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
-                           paper: Mapping[str, tuple[float, float]] | None = None, title: str = "") -> Path:
+                           paper: Mapping[str, tuple[float, float]] | None = None, title: str = "",
+                           per_seed: Sequence[Mapping[str, Any]] = ()) -> Path:
     """Write the PNG: ours (mean +- std over seeds) for ``width:N`` rows against log2 width; ``limit`` and
-    kernel rows as horizontal lines (shaded +- std); the paper's numbers as hollow markers / dotted lines.
+    kernel rows as horizontal lines (kernels shaded +- std); the paper's numbers as hollow markers / dotted
+    lines; with ``per_seed`` (run results: model, test_accuracy) every seed as a small dot, the limit's seeds
+    in an extra column "limit" right of the widest width (a diverged seed then shows as an outlier).
 
     ``rows``: dicts with model, accuracy, std (as :func:`infwidth.experiments.maml.aggregate`).
     Output: the PNG path.
@@ -22,7 +25,8 @@ def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=130)
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=130)
+    ax.set_xscale("log", base=2)
     widths = sorted((int(r["model"].split(":")[1]), r) for r in rows if r["model"].startswith("width:"))
     if widths:
         xs = [w for w, _ in widths]
@@ -33,21 +37,28 @@ def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
     for r in rows:
         if r["model"] in colors:
             c = colors[r["model"]]
-            ax.axhline(r["accuracy"], color=c, lw=1.6, label=f"{r['model']} (ours)")
-            if r["std"] == r["std"]:
+            ax.axhline(r["accuracy"], color=c, lw=1.6, label=f"{r['model']} (ours, mean)")
+            if r["std"] == r["std"] and r["model"] != "limit":
                 ax.axhspan(r["accuracy"] - r["std"], r["accuracy"] + r["std"], color=c, alpha=0.15)
+    if per_seed:
+        x_limit = 2 * max([w for w, _ in widths], default=1)
+        pts = [(int(r["model"].split(":")[1]) if r["model"].startswith("width:") else x_limit, r["test_accuracy"])
+               for r in per_seed if r["model"].startswith("width:") or r["model"] == "limit"]
+        ax.plot([x for x, _ in pts], [y for _, y in pts], ls="none", marker=".", ms=5, color="k", alpha=0.6,
+                label="one seed (ours)")
+        ticks = sorted({x for x, _ in pts})
+        ax.set_xticks(ticks, [("limit" if x == x_limit else f"$2^{{{x.bit_length() - 1}}}$") for x in ticks])
     if paper:
         pw = sorted((int(k.split(":")[1]), v[0]) for k, v in paper.items() if k.startswith("width:"))
         ax.plot([w for w, _ in pw], [a for _, a in pw], ls="none", marker="o", mfc="none", color="0.4",
                 label="finite width (TP4)")
         if "limit" in paper:
             ax.axhline(paper["limit"][0], color="C3", ls=":", lw=1.2, label="muP limit (TP4)")
-    ax.set_xscale("log", base=2)
     ax.set_xlabel("width")
     ax.set_ylabel("meta-test accuracy (%)")
     ax.set_title(title or "Omniglot 5-way 1-shot, first-order MAML")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -25,7 +25,7 @@ from infwidth.data.omniglot import TaskSampler, load_omniglot
 from infwidth.errors import InfwidthError
 from infwidth.io import load_checkpoint, read_csv, read_json, save_checkpoint, write_csv, write_json
 from infwidth.maml.core import MAMLConfig
-from infwidth.maml.learners import Hyper, Learner, parse_spec
+from infwidth.maml.learners import KERNEL_SPECS, Hyper, Learner, parse_spec
 
 # TP4 Table 2 (meta-test accuracy %, mean and std over seeds), keyed by our model specs.
 PAPER_TABLE2: dict[str, tuple[float, float]] = {
@@ -194,7 +194,7 @@ def tune_kernel(model: str, sigma_vs: Sequence[float], biases: Sequence[float], 
     smaller kernel keeps each clipped meta-step (RKHS norm <= meta_lr * clip) from moving f(x) by
     O(meta_lr * clip * sqrt(K(x, x))), which with a large kernel undoes what the tuning found.
     """
-    if parse_spec(model)[0] not in ("gp-relu", "ntk-relu", "gp-linear", "ntk-linear"):
+    if parse_spec(model)[0] not in KERNEL_SPECS:
         raise InfwidthError(f"{model!r} is not a kernel baseline; use gp-relu, ntk-relu, gp-linear or ntk-linear.")
     data = load_omniglot(data_dir)
     val = TaskSampler(data.split_images("val"), rotations=True, seed=1_000_003 + seed)
@@ -305,7 +305,7 @@ def write_table(results: list[dict[str, Any]], results_dir: str | Path, command:
 def _findings(rows: list[dict[str, Any]]) -> list[str]:
     acc = {r["model"]: r["accuracy"] for r in rows}
     out = []
-    kernels = {m: a for m, a in acc.items() if m in ("gp-relu", "ntk-relu", "gp-linear", "ntk-linear")}
+    kernels = {m: a for m, a in acc.items() if m in KERNEL_SPECS}
     if "limit" in acc and kernels:
         best = max(kernels, key=kernels.__getitem__)
         out.append(f"- muP limit {acc['limit']:.2f}% vs best kernel limit ({best}) {kernels[best]:.2f}%: "

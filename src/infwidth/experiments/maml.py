@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.data.omniglot import TaskSampler, load_omniglot
+from infwidth.data.omniglot import TaskBatch, TaskSampler, load_omniglot
 from infwidth.errors import InfwidthError
 from infwidth.io import load_checkpoint, read_csv, read_json, save_checkpoint, write_csv, write_json
 from infwidth.maml.core import MAMLConfig
@@ -100,11 +100,14 @@ def run_dir(out: str | Path, model: str, seed: int) -> Path:
     return Path(out) / model.replace(":", "-") / f"seed{seed}"
 
 
-def _mean_accuracy(learner: Learner, sampler: TaskSampler, n_tasks: int, batch: int, steps: int) -> np.ndarray:
-    accs = []
-    for start in range(0, n_tasks, batch):
-        accs.append(learner.evaluate(sampler.batch(start, min(batch, n_tasks - start)), steps).numpy())
-    return np.concatenate(accs)
+def _draw(sampler: TaskSampler, n_tasks: int, batch: int) -> list[TaskBatch]:
+    """Tasks 0 .. n_tasks-1 of ``sampler`` in batches of ``batch`` (drawn once, reused by every evaluation)."""
+    return [sampler.batch(start, min(batch, n_tasks - start)) for start in range(0, n_tasks, batch)]
+
+
+def _mean_accuracy(learner: Learner, batches: list[TaskBatch], steps: int) -> np.ndarray:
+    """Per-task query accuracy after ``steps`` adaptation steps, over all ``batches``."""
+    return np.concatenate([learner.evaluate(b, steps).numpy() for b in batches])
 
 
 def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
@@ -136,8 +139,9 @@ def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
     if state is not None and state.get("config") == _jsonable(cfg):
         learner.load_state_dict(state["learner"])
         rows, best, start_epoch, elapsed = state["rows"], state["best"], state["epoch"], state["elapsed_s"]
+    val_batches = _draw(val, cfg.val_tasks, cfg.meta_batch)  # the same tasks every epoch
     if not rows:  # the initialization competes too: a run never returns a model worse on validation than its start
-        val0 = float(_mean_accuracy(learner, val, cfg.val_tasks, cfg.meta_batch, 1).mean())
+        val0 = float(_mean_accuracy(learner, val_batches, 1).mean())
         nan = float("nan")
         rows.append({"epoch": 0, "iterations": 0, "train_loss": nan, "train_accuracy": nan, "val_accuracy": val0,
                      "grad_norm": nan, "train_s": 0.0, "elapsed_s": 0.0})
@@ -153,7 +157,7 @@ def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
             if progress is not None:
                 progress(it + 1, total, s)
         train_s = time.perf_counter() - t0
-        val_acc = float(_mean_accuracy(learner, val, cfg.val_tasks, cfg.meta_batch, 1).mean())
+        val_acc = float(_mean_accuracy(learner, val_batches, 1).mean())
         elapsed += time.perf_counter() - t0
         row = {"epoch": epoch + 1, "iterations": (epoch + 1) * cfg.batches_per_epoch,
                "train_loss": float(np.mean([s["loss"] for s in stats])),
@@ -168,7 +172,7 @@ def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
                                     "best": best, "epoch": epoch + 1, "elapsed_s": elapsed})
     learner.load_state_dict(best["state"])
     t0 = time.perf_counter()
-    accs = _mean_accuracy(learner, test, cfg.test_tasks, cfg.meta_batch, cfg.test_steps)
+    accs = _mean_accuracy(learner, _draw(test, cfg.test_tasks, cfg.meta_batch), cfg.test_steps)
     result = {"model": cfg.model, "seed": cfg.seed, "test_accuracy": 100 * float(accs.mean()),
               "test_accuracy_se": 100 * float(accs.std(ddof=1) / np.sqrt(len(accs))) if len(accs) > 1 else 0.0,
               "test_tasks": len(accs), "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
@@ -198,11 +202,12 @@ def tune_kernel(model: str, sigma_vs: Sequence[float], biases: Sequence[float], 
         raise InfwidthError(f"{model!r} is not a kernel baseline; use gp-relu, ntk-relu, gp-linear or ntk-linear.")
     data = load_omniglot(data_dir)
     val = TaskSampler(data.split_images("val"), rotations=True, seed=1_000_003 + seed)
+    batches = _draw(val, val_tasks, 32)  # the same tasks for every grid point
     grid = [(float(v), float(b)) for v in sigma_vs for b in biases]
     rows: list[dict[str, Any]] = []
     for i, (sv, b) in enumerate(grid):
         learner = Learner(model, Hyper(KERNEL_HYPER.meta_lr, 1.0, sv, b), MAMLConfig(inner_lr, 1, True), seed)
-        accs = _mean_accuracy(learner, val, val_tasks, 32, steps)
+        accs = _mean_accuracy(learner, batches, steps)
         rows.append({"model": model, "sigma_w": 1.0, "sigma_v": sv, "bias": b, "val_accuracy": 100 * float(accs.mean()),
                      "val_se": 100 * float(accs.std(ddof=1) / np.sqrt(len(accs))), "val_tasks": len(accs),
                      "steps": steps})

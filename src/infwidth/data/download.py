@@ -30,7 +30,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from infwidth.data.paths import ENV_DATA, candidate_data_dirs, sha256_file
+from infwidth.data.paths import ENV_DATA, candidate_data_dirs, file_digest, sha256_file
 from infwidth.errors import InfwidthError
 
 ENV_DOWNLOAD = "INFWIDTH_DOWNLOAD"
@@ -146,14 +146,6 @@ def auto_download_enabled() -> bool:
     return os.environ.get(ENV_DOWNLOAD, "").strip().lower() in ("1", "true", "yes")
 
 
-def _md5_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verified(remote: Remote, data_dir: Path) -> bool:
     """Whether ``remote`` is already in place: a plain file with its pinned checksum, or all archive outputs
     (with their expected sizes)."""
@@ -163,7 +155,7 @@ def _verified(remote: Remote, data_dir: Path) -> bool:
             return False
         if remote.sha256 and sha256_file(p) != remote.sha256.lower():
             return False
-        return not (remote.md5 and _md5_file(p) != remote.md5.lower())
+        return not (remote.md5 and file_digest(p, "md5") != remote.md5.lower())
     if not all((data_dir / o).exists() for o in remote.outputs):
         return False
     return all((data_dir / o).is_file() and (data_dir / o).stat().st_size == n for o, n in remote.sizes)

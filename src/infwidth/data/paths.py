@@ -51,7 +51,7 @@ ORIGINAL_OF: dict[str, str] = {
     "mnist/mnist.npz": "mnist",
 }
 
-_VERIFIED: dict[tuple[str, int, float], str] = {}
+_VERIFIED: dict[tuple[str, int, float, str], str] = {}
 
 
 def candidate_data_dirs(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -83,18 +83,24 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file (memoized per (path, size, mtime) within the process)."""
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256", chunk: int = 1 << 22) -> str:
+    """Hex digest (``hashlib`` algorithm name, e.g. sha256 or md5) of a file, memoized per
+    (path, size, mtime, algorithm) within the process."""
     p = Path(path)
     st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime)
+    key = (str(p.resolve()), st.st_size, st.st_mtime, algorithm)
     if key not in _VERIFIED:
-        h = hashlib.sha256()
+        h = hashlib.new(algorithm)
         with open(p, "rb") as f:
             while block := f.read(chunk):
                 h.update(block)
         _VERIFIED[key] = h.hexdigest()
     return _VERIFIED[key]
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file (memoized, see :func:`file_digest`)."""
+    return file_digest(path, "sha256")
 
 
 def verify_sha256(path: str | os.PathLike[str], expected: str) -> None:

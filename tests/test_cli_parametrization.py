@@ -15,7 +15,7 @@ KEYS = {"depth", "a", "b", "c", "r", "r_l", "stable", "failed_conditions", "nont
 
 
 def test_classify_json_has_exactly_the_contract_keys(capsys):
-    code, out, _ = run(["classify", "--preset", "mup", "--depth", "3", "--json"], capsys)
+    code, out, _ = run(["classify", "--parametrization", "mup", "--depth", "3", "--json"], capsys)
     obj = json.loads(out)
     assert code == 0 and set(obj) == KEYS
     assert obj["a"] == ["-1/2", "0", "0", "1/2"] and obj["r"] == "0" and obj["r_l"] == ["0", "0", "0"]
@@ -27,20 +27,20 @@ def test_classify_explicit_abc_and_per_layer_c(capsys):
     code, out, _ = run(["classify", "--a", "-1/2,0,0,1/2", "--b", "1/2,1/2,1/2,1/2", "--c", "0", "--json"], capsys)
     assert code == 0 and json.loads(out)["feature_learning"] is True
     # SP with per-layer LR: embedding n^0 ... here all layers LR 1/n equals sp_stable.
-    code, out, _ = run(["classify", "--preset", "sp", "--depth", "2", "--c", "1,1,1", "--json"], capsys)
+    code, out, _ = run(["classify", "--parametrization", "sp", "--depth", "2", "--c", "1,1,1", "--json"], capsys)
     obj = json.loads(out)
     assert code == 0 and obj["kernel_regime"] is True and obj["c"] == "1"
 
 
 def test_classify_unstable_reports_failures(capsys):
-    code, out, _ = run(["classify", "--preset", "sp", "--depth", "2", "--json"], capsys)
+    code, out, _ = run(["classify", "--parametrization", "sp", "--depth", "2", "--json"], capsys)
     obj = json.loads(out)
     assert code == 0 and obj["stable"] is False and obj["nontrivial"] is None
     assert any(s.startswith("(7) r >= 0") for s in obj["failed_conditions"])
 
 
 def test_classify_table_output(capsys):
-    code, out, _ = run(["classify", "--preset", "ntp", "--depth", "2"], capsys)
+    code, out, _ = run(["classify", "--parametrization", "ntp", "--depth", "2"], capsys)
     assert code == 0 and "kernel" in out and "r (Def. 3.2)" in out
 
 
@@ -49,11 +49,11 @@ def test_classify_table_output(capsys):
     [
         (["classify", "--a", "0,0", "--b", "0,0,0", "--c", "0"], "a has 2 entries but b has 3"),
         (["classify", "--a", "x,0", "--b", "0,0", "--c", "0"], "not a rational number"),
-        (["classify", "--preset", "mfp", "--depth", "3"], "only for depth 1"),
-        (["classify", "--preset", "mup", "--depth", "0"], "depth must be an integer L >= 1"),
-        (["classify", "--preset", "nope", "--depth", "2"], "unknown preset"),
-        (["classify", "--preset", "mup"], "needs --depth"),
-        (["classify", "--depth", "two", "--preset", "mup"], "is not a valid integer"),
+        (["classify", "--parametrization", "mfp", "--depth", "3"], "only for depth 1"),
+        (["classify", "--parametrization", "mup", "--depth", "0"], "depth must be an integer L >= 1"),
+        (["classify", "--parametrization", "nope", "--depth", "2"], "unknown parametrization"),
+        (["classify", "--parametrization", "mup"], "needs --depth"),
+        (["classify", "--depth", "two", "--parametrization", "mup"], "is not a valid integer"),
         (["classify", "--a", "0,0", "--b", "0,1/2", "--c", "0,0,0"], "per-layer c has 3 entries"),
     ],
 )
@@ -80,6 +80,6 @@ def test_phase_diagram_writes_png(tmp_path, capsys):
 
 
 def test_entry_point_runs_as_a_program():
-    proc = subprocess.run([sys.executable, "-m", "infwidth", "classify", "--preset", "mfp", "--depth", "2"],
+    proc = subprocess.run([sys.executable, "-m", "infwidth", "classify", "--parametrization", "mfp", "--depth", "2"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "only for depth 1" in proc.stderr

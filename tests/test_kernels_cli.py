@@ -26,13 +26,13 @@ def test_linear_network_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_preset_limit_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--preset sp_stable at depth 1: only the readout trains in the limit (r = 3/2), K = E[relu relu] = nngp."""
+    """sp_stable at depth 1: only the readout trains in the limit (r = 3/2), K = E[relu relu] = nngp."""
     X = np.random.default_rng(1).standard_normal((3, 2))
     np.save(tmp_path / "X.npy", X)
     mats = []
     for kind in ["ntk", "nngp"]:
         out = tmp_path / f"{kind}.npy"
-        code, _, _ = _run(["kernel", "--kind", kind, "--phi", "relu", "--preset", "sp_stable", "--inputs",
+        code, _, _ = _run(["kernel", "--kind", kind, "--phi", "relu", "--parametrization", "sp_stable", "--inputs",
                            str(tmp_path / "X.npy"), "--out", str(out)], capsys)
         assert code == 0
         mats.append(np.load(out))

@@ -46,7 +46,7 @@ def test_auto_picks_polynomial_for_square_and_decoupled_differs() -> None:
 @pytest.mark.parametrize("args,needle", [
     (["--steps", "3", "--xs", "1,2", "--ys", "1,1,1"], "at least"),
     (["--steps", "2", "--phi", "tanh", "--backend", "linear"], "not polynomial"),
-    (["--steps", "2", "--phi", "tanh", "--param", "ntp", "--decoupled"], "kernel regime"),
+    (["--steps", "2", "--phi", "tanh", "--parametrization", "ntp", "--decoupled"], "kernel regime"),
     (["--steps", "2", "--phi", "tanh", "--a", "0,1", "--b", "0,0", "--c", "1"], "trivial"),
 ])
 def test_errors_exit_2_with_one_sentence(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,5 +58,6 @@ def test_errors_exit_2_with_one_sentence(args: list[str], needle: str, capsys: p
 
 def test_kernel_regime_is_delegated_to_the_ntk_limit() -> None:
     pytest.importorskip("infwidth.kernels")
-    out = _run("--depth", "2", "--phi", "tanh", "--steps", "3", "--xs", "1,-1,1", "--ys", "1,1,-1", "--param", "ntp")
+    out = _run("--depth", "2", "--phi", "tanh", "--steps", "3", "--xs", "1,-1,1", "--ys", "1,1,-1",
+               "--parametrization", "ntp")
     assert out["backend"] == "kernel" and len(out["f"]) == 3 and out["f"][1] != 0.0

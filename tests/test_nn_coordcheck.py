@@ -89,12 +89,14 @@ def test_coordcheck_catches_sp_claimed_as_mup() -> None:
 def test_cli_coordcheck_json_files_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The command writes CSV/PNG/JSON, exits 0 on a pass, 1 on a mis-scaled network, 2 on bad input."""
     common = ["--widths", "64,128,256,512", "--seeds", "2", "--steps", "1", "--out-dir", str(tmp_path), "--json"]
-    code, out, _ = _cli(["coordcheck", "--preset", "mfp", "--depth", "1", *common], capsys)
+    code, out, _ = _cli(["coordcheck", "--parametrization", "mfp", "--depth", "1", *common], capsys)
     obj = json.loads(out)
     assert code == 0 and obj["passed"] and obj["regime"] == "feature learning"
     for key in ("raw_csv", "fits_csv", "png"):
         assert Path(obj["files"][key]).is_file()
-    code, out, _ = _cli(["coordcheck", "--preset", "mup", "--depth", "1", "--build-a", "-1/2,0", *common], capsys)
+    code, out, _ = _cli(["coordcheck", "--parametrization", "mup", "--depth", "1", "--build-a", "-1/2,0", *common],
+                        capsys)
     assert code == 1 and json.loads(out)["passed"] is False
-    code, _, err = _cli(["coordcheck", "--preset", "mup", "--depth", "1", "--widths", "64,128", "--json"], capsys)
+    code, _, err = _cli(["coordcheck", "--parametrization", "mup", "--depth", "1", "--widths", "64,128", "--json"],
+                        capsys)
     assert code == 2 and "at least 3 widths" in err

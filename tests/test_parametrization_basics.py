@@ -53,7 +53,7 @@ def test_mfp_only_at_depth_one():
     assert mfp(1).depth == 1
     with pytest.raises(InfwidthError, match="only for depth 1"):
         mfp(3)
-    with pytest.raises(InfwidthError, match="unknown preset"):
+    with pytest.raises(InfwidthError, match="unknown parametrization"):
         preset("xyz", 2)
 
 

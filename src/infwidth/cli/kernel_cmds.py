@@ -60,7 +60,7 @@ def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarr
 @click.option("--weight-std", default="1", show_default=True,
               help="W_std, one or one per layer (neural-tangents convention: Var W^1 = W_std^2 / d).")
 @click.option("--bias-std", default="0", show_default=True, help="b_std, one or one per layer.")
-@click.option("--preset", "preset_name", help="Instead: the limit kernel of AbcMLP in this parametrization "
+@click.option("--parametrization", "preset_name", help="Instead: the limit kernel of AbcMLP in this parametrization "
               "(ntk: the Eq. (9) kernel, nngp: covariance of lim f_0).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the kernel matrix here (.npy).")
 @json_option

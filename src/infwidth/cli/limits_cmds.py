@@ -40,7 +40,7 @@ def _floats(text: str | None, name: str) -> list[float] | None:
 @click.option("--particles", type=int, default=200_000, show_default=True, help="Particles (particle backend).")
 @click.option("--replicas", type=int, default=16, show_default=True,
               help="Independent particle groups used for standard errors.")
-@click.option("--param", "param_name", default="mup", show_default=True,
+@click.option("--parametrization", "param_name", default="mup", show_default=True,
               help="Preset parametrization (mup, mfp, ntp, sp, ...); or give --a/--b/--c.")
 @click.option("--a", "a", help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')
 @click.option("--b", "b", help="Init exponents b_1..b_{L+1}.")
@@ -87,7 +87,7 @@ def limit_mlp(depth: int, phi: str, steps: int, xs: str | None, ys: str | None, 
 @limit.command("compare")
 @click.option("--depth", type=int, default=2, show_default=True, help="Number of hidden layers L >= 1.")
 @click.option("--phi", default="tanh", show_default=True, help="identity|square|tanh|relu|gelu.")
-@click.option("--param", "param_name", default="mup", show_default=True, help="Preset parametrization.")
+@click.option("--parametrization", "param_name", default="mup", show_default=True, help="Preset parametrization.")
 @click.option("--steps", type=int, default=6, show_default=True, help="SGD steps (batch 1, random +-1 data).")
 @click.option("--lr", type=float, default=0.5, show_default=True, help="Learning rate eta (LR = eta n^-c).")
 @click.option("--widths", default="128,512,2048", show_default=True, help="Finite widths.")

@@ -75,10 +75,10 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
 
     \b
     Examples:
-      infwidth coordcheck --preset mup --depth 2
-      infwidth coordcheck --preset sp --depth 2 --c 1 --widths 6..10
+      infwidth coordcheck --parametrization mup --depth 2
+      infwidth coordcheck --parametrization sp --depth 2 --c 1 --widths 6..10
       infwidth coordcheck --a "-1/2,0,1/2" --b "1/2,1/2,1/2" --c 0
-      infwidth coordcheck --preset mup --depth 2 --build-a "-1/2,0,0"   # forgotten readout multiplier
+      infwidth coordcheck --parametrization mup --depth 2 --build-a "-1/2,0,0"   # forgotten readout multiplier
     """
     import torch
     from tqdm import tqdm

@@ -24,9 +24,9 @@ def resolve_parametrization(
     """
     if preset_name is not None:
         if a is not None or b is not None:
-            raise InfwidthError("give either --preset or --a/--b, not both.")
+            raise InfwidthError("give either --parametrization or --a/--b, not both.")
         if depth is None:
-            raise InfwidthError("--preset needs --depth L (number of hidden layers, L >= 1).")
+            raise InfwidthError("--parametrization needs --depth L (number of hidden layers, L >= 1).")
         p = preset(preset_name, depth)
         if c is not None:
             cs = parse_list(c, "--c")
@@ -37,7 +37,7 @@ def resolve_parametrization(
             )
         return p
     if a is None or b is None or c is None:
-        raise InfwidthError("give --preset NAME --depth L, or all of --a, --b and --c.")
+        raise InfwidthError("give --parametrization NAME --depth L, or all of --a, --b and --c.")
     fa, fb, cs = parse_list(a, "--a"), parse_list(b, "--b"), parse_list(c, "--c")
     if depth is not None and len(fa) != depth + 1:
         raise InfwidthError(f"--depth {depth} needs {depth + 1} entries in --a, got {len(fa)}.")
@@ -52,7 +52,8 @@ def parametrization_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("--b", "b", help='Init exponents b_1..b_{L+1}, e.g. "1/2,1/2,1/2".')(f)
     f = click.option("--a", "a", help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')(f)
     f = click.option("--depth", type=int, help="Number of hidden layers L (>= 1).")(f)
-    f = click.option("--preset", "preset_name", help="sp, sp_stable, ntp, mfp (L = 1) or mup.")(f)
+    f = click.option("--parametrization", "preset_name",
+                     help="Named parametrization: sp, sp_stable, ntp, mfp (L = 1) or mup.")(f)
     return f
 
 
@@ -92,9 +93,9 @@ def classify_cmd(
 
     \b
     Examples:
-      infwidth classify --preset mup --depth 3
+      infwidth classify --parametrization mup --depth 3
       infwidth classify --a "-1/2,0,0,1/2" --b "1/2,1/2,1/2,1/2" --c 0 --json
-      infwidth classify --preset sp --depth 2 --c 1
+      infwidth classify --parametrization sp --depth 2 --c 1
     """
     k = classify(resolve_parametrization(preset_name, depth, a, b, c))
     if as_json:
@@ -127,7 +128,7 @@ def table1_cmd(depth: int, as_json: bool) -> None:
 @click.option("--y", "y_axis", default="c", show_default=True, help="Vertical axis.")
 @click.option("--range", "span", default="-5/4,2", show_default=True, help="Axis range lo,hi (both axes).")
 @click.option("--step", default="1/32", show_default=True, help="Exact grid step.")
-@click.option("--base", "bases", multiple=True,
+@click.option("--parametrization", "bases", multiple=True,
               help="Base preset(s) of the panels (default: sp_stable, ntp, mup at --depth and mfp at L = 1).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("phase_diagram.png"),
               show_default=True, help="PNG to write.")

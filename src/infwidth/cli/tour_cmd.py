@@ -24,10 +24,10 @@ def tour_cmd(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     steps: list[tuple[str, list[str]]] = [
         ("Table 1 of TP4, computed exactly", ["table1"]),
-        ("Classify muP at depth 3", ["classify", "--preset", "mup", "--depth", "3"]),
-        ("Classify SP as PyTorch ships it (c = 0): unstable", ["classify", "--preset", "sp", "--depth", "3"]),
+        ("Classify muP at depth 3", ["classify", "--parametrization", "mup", "--depth", "3"]),
+        ("Classify SP as PyTorch ships it (c = 0): unstable", ["classify", "--parametrization", "sp", "--depth", "3"]),
         ("Check muP at finite width: measured vs predicted exponents",
-         ["coordcheck", "--preset", "mup", "--depth", "2", "--widths", "6..10", "--seeds", "2",
+         ["coordcheck", "--parametrization", "mup", "--depth", "2", "--widths", "6..10", "--seeds", "2",
           "--out-dir", str(out), "--name", "coordcheck_mup"]),
         ("Infinite-width limit of muP training (Tensor Programs) vs finite widths",
          ["limit", "compare", "--depth", "2", "--phi", "tanh", "--widths", "128,512,2048", "--seeds", "8",

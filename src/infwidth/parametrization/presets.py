@@ -66,6 +66,6 @@ def preset(name: str, depth: int) -> AbcParametrization:
         key = "mup"
     if key not in PRESETS:
         raise InfwidthError(
-            f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}."
+            f"unknown parametrization {name!r}; choose one of: {', '.join(PRESETS)}."
         )
     return PRESETS[key](depth)

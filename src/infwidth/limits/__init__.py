@@ -7,7 +7,6 @@
 * :mod:`~infwidth.limits.linear_mup` -- the linear 1-hidden-layer muP limit as a torch module.
 """
 
-from infwidth.limits._engine import LimitResult
 from infwidth.limits.builders import (
     ACTIVATIONS,
     Activation,
@@ -22,6 +21,7 @@ from infwidth.limits.linear import run_linear
 from infwidth.limits.particles import run_particles
 from infwidth.limits.polynomial import run_polynomial
 from infwidth.limits.program import LinComb, Program
+from infwidth.limits.zrules import LimitResult
 
 __all__ = [
     "ACTIVATIONS",

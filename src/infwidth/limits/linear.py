@@ -10,9 +10,9 @@ No sampling is involved; results are exact up to floating point.
 
 from __future__ import annotations
 
-from infwidth.limits._engine import LimitResult, run_limit
 from infwidth.limits.polynomial import PolyBackend
 from infwidth.limits.program import Program
+from infwidth.limits.zrules import LimitResult, run_limit
 
 
 def run_linear(program: Program, keep_z: bool = False, budget: float = 1e8) -> LimitResult:

@@ -7,7 +7,7 @@ error bars include everything that propagates (chi_t, ZHat covariances, ZDot coe
 
 ZHat variables are sampled by extending each Gaussian family conditionally (degenerate-safe
 Cholesky on the particles' empirical covariances); ZDot's expected derivatives come from Gaussian
-integration by parts (Stein's lemma, see :mod:`infwidth.limits._engine`). Cost: t SGD steps
+integration by parts (Stein's lemma, see :mod:`infwidth.limits.zrules`). Cost: t SGD steps
 create O(t) vectors, each Moment / ZHat / ZDot costs O(N t), so the total is O(N t^2) time and
 O(N t) memory; there is no width n anywhere.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from infwidth.errors import InfwidthError
-from infwidth.limits._engine import LimitResult, run_limit
 from infwidth.limits.program import Program
+from infwidth.limits.zrules import LimitResult, run_limit
 
 
 class ParticleBackend:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from infwidth.errors import InfwidthError
-from infwidth.limits._engine import LimitResult, run_limit
 from infwidth.limits.program import Program
+from infwidth.limits.zrules import LimitResult, run_limit
 
 Key = tuple[tuple[int, int], ...]  # sorted ((variable, power), ...)
 
@@ -183,7 +183,7 @@ class Poly:
 
 
 class PolyBackend:
-    """The exact Gaussian-polynomial algebra of :mod:`infwidth.limits._engine` (batch 1).
+    """The exact Gaussian-polynomial algebra of :mod:`infwidth.limits.zrules` (batch 1).
 
     ``max_vector_degree`` caps the degree of program vectors (1 for the linear backend).
     """

@@ -27,7 +27,7 @@ gradient descent, see ``infwidth.kernels``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -154,6 +154,7 @@ def _mul(a: Any, b: Any) -> Any:
 
 
 _mul.label = "mul"  # type: ignore[attr-defined]
+_mul.is_product = True  # type: ignore[attr-defined]  # an inner product: executors batch it
 
 
 @dataclass
@@ -170,7 +171,7 @@ class MLPProgram:
     loss_names: list[str]
     eval_names: list[list[list[str]]] = field(default_factory=list)
 
-    def collect(self, values: dict[str, float]) -> dict[str, np.ndarray]:
+    def collect(self, values: Mapping[str, float]) -> dict[str, np.ndarray]:
         """Arrays ``f`` (T, B, d_o), ``loss`` (T,), ``f_eval`` (T+1, E, d_o) from a name->value map."""
         out = {"f": np.array([[[values[k] for k in b] for b in t] for t in self.f_names]),
                "loss": np.array([values[k] for k in self.loss_names])}

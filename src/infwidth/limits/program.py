@@ -119,6 +119,25 @@ class Moment:
 Instruction = InitVectors | InitScalar | MatMul | Nonlin | Moment
 
 
+def product(x: Any, y: Any) -> Any:
+    """``x * y``: the integrand of an inner-product Moment ``(1/n) sum_alpha x_alpha y_alpha``.
+
+    Executors recognize it (:func:`is_product`): the particle engine computes runs of inner products in one
+    pass and reads those between a MatMul argument and its family's earlier arguments from the Gram row it
+    builds anyway (:mod:`infwidth.limits.plan`).
+    """
+    return x * y
+
+
+product.label = "mul"  # type: ignore[attr-defined]
+product.is_product = True  # type: ignore[attr-defined]
+
+
+def is_product(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is :func:`product` (or marked ``is_product = True``)."""
+    return fn is product or getattr(fn, "is_product", False) is True
+
+
 def fn_label(fn: Callable[..., Any]) -> str:
     """A short printable name for a nonlinearity (its ``label`` attribute, else ``__name__``)."""
     label = getattr(fn, "label", None)
@@ -200,6 +219,10 @@ class Program:
         out = self._scalar(name or f"s{self.n_scalars}")
         self.instructions.append(Moment(out, fn, tuple(vecs), tuple(scalars)))
         return out
+
+    def inner(self, x: Vec, y: Vec, name: str | None = None) -> Scalar:
+        """Moment: the inner product ``(1/n) sum_alpha x_alpha y_alpha`` (a :func:`product` Moment)."""
+        return self.moment(product, [x, y], name=name)
 
     def output(self, name: str, s: Scalar) -> None:
         """Mark a scalar as a named output."""

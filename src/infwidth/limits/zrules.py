@@ -1,42 +1,50 @@
-"""The infinite-width interpreter of a Tensor Program (TP4 Definition 7.3), backend-agnostic.
+"""The infinite-width interpreter of a Tensor Program (TP4 Definition 7.3): the Z rules, backend-agnostic.
 
-A *backend* supplies the random-variable algebra (exact Gaussian polynomials, or Monte Carlo
-particles); this module applies the rules ZInit, ZNonlin+, ZMoment and ZMatMul = ZHat + ZDot.
+A *backend* supplies the random-variable algebra (exact Gaussian polynomials, or Monte Carlo particles)
+through a :class:`Storage` of vector slots; this module applies the rules ZInit, ZNonlin+, ZMoment and
+ZMatMul = ZHat + ZDot, following the schedule of :mod:`infwidth.limits.plan` (slots released after their
+last reader, evaluation branches kept out of the families, inner products read from Gram rows).
 
-ZHat (Definition 7.3): for each matrix ``W`` and each of ``W``, ``W^T`` separately (a *family*),
-the variables ``Zhat^{W y_i}`` are jointly Gaussian with ``Cov = sigma_W^2 E[Z^{y_i} Z^{y_j}]``,
-independent of every other family and of the initial vectors. We build each family by a
-degenerate-safe Cholesky factorization ``Zhat_i = sum_k L_ik g_k`` over fresh independent
-standard Gaussians ``g_k``: a new member gets a new ``g`` only if its residual variance is
-positive, so singular covariances (e.g. linear networks) are represented exactly.
+**ZHat** (Definition 7.3): for each matrix ``W`` and each of ``W``, ``W^T`` separately (a *family*), the
+variables ``Zhat^{W y_i}`` are jointly Gaussian with ``Cov = sigma_W^2 E[Z^{y_i} Z^{y_j}]``, independent of
+every other family and of the initial vectors. With the Gram-Schmidt factorization ``Y = Q R`` of the
+members' arguments (``E[q_k q_l] = delta_kl``, ``R`` upper triangular over the *basis* members -- those that
+added a direction), ``Zhat_i = sigma sum_k R_ki g_k`` over independent standard Gaussians ``g_k``: a new
+member ``x`` has coordinates ``c = Q^T x = R^{-T} (Y_b^T x)`` and residual ``|x|^2 - |c|^2``, and gets a new
+``g`` only if that residual is positive (degenerate covariances, e.g. linear networks, stay exact). This is
+the Cholesky factorization of the family's covariance, ``L = sigma R^T``; only ``P = R^{-T}`` (lower
+triangular, ``members^2 / 2`` scalars per replica), the arguments ``Y`` and the ``g`` are stored.
 
-ZDot, Eq. (31): ``Zdot^{W x} = sigma_W^2 sum_i Z^{y_i} E[dZ^x / dZhat^{W^T y_i}]``. We compute the
-expected partial derivatives ``theta`` by Gaussian integration by parts (Stein's lemma, valid
-because the ``W^T`` family is independent of everything else ``Z^x`` depends on):
-``E[Zhat_j Z^x] = sum_i Cov(Zhat_j, Zhat_i) theta_i``. With ``Zhat = L g`` this is
-``L L^T theta = L a``, ``a_k = E[g_k Z^x]``, solved by ``theta = L (L^T L)^{-1} a``; any other
-solution differs by a null vector of ``L^T``, which leaves ``sum_i theta_i Z^{y_i}`` unchanged
-(the ``Z^{y_i}`` obey the same linear relations as the ``Zhat``), so the result is well defined
-even for degenerate families (the nuance of TP4 Remarks F.1-F.2).
+**ZDot**, Eq. (31): ``Zdot^{W x} = sigma^2 sum_i Z^{y_i} E[dZ^x / dZhat^{W^T y_i}]``. By Gaussian integration
+by parts (Stein's lemma; the ``W^T`` family is independent of everything else ``Z^x`` depends on),
+``a_k = E[g_k Z^x] = E[dZ^x/dg_k] = sigma (R theta)_k``, so ``Zdot = sigma^2 Y theta = sigma Q a =
+sigma Y_b (R^{-1} a)``: one pass over the ``g`` and one over the arguments, no linear solve. This equals the
+pseudo-inverse formula ``theta = L (L^T L)^+ a`` for any solution of the (possibly degenerate) Stein
+system (TP4 Remarks F.1-F.2): both give the same vector ``Y theta``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numba import njit
 
+from infwidth.limits.plan import Plan, make_plan
 from infwidth.limits.program import InitScalar, InitVectors, MatMul, Moment, Nonlin, Program
 
 # A new family member gets a new Gaussian only if its residual variance exceeds this fraction
 # of its total variance (numerical zero for exactly degenerate covariances).
 RESIDUAL_TOL = 1e-10
+# LimitResult.zdot is recorded by default for programs with at most this many MatMuls.
+ZDOT_RECORD_MAX = 256
 
 
 class Backend(Protocol):
-    """The random-variable algebra an infinite-width executor needs.
+    """The random-variable algebra of the exact backends (wrapped in a :class:`ListStorage`).
 
     Scalars are numpy arrays of shape ``(batch,)``: ``batch = 1`` for exact backends, the number
     of independent particle replicas for Monte Carlo (their spread gives standard errors).
@@ -74,14 +82,123 @@ class Backend(Protocol):
         ...
 
 
-@dataclass
-class _Family:
-    """The ZHat variables of one of ``W`` or ``W^T``: arguments, base Gaussians and factor L."""
+class Storage(Protocol):
+    """Vector slots and the operations the interpreter performs on them (``batch`` replicas each)."""
 
-    ys: list[Any] = field(default_factory=list)        # Z^{y_i}
-    y_names: list[str] = field(default_factory=list)
-    base: list[Any] = field(default_factory=list)      # g_k
-    L: np.ndarray | None = None                         # (batch, k, r)
+    name: str
+    batch: int
+
+    def view(self, slot: int) -> Any:
+        """The random variable in ``slot``, as nonlinearities receive it."""
+        ...
+
+    def put(self, slot: int, value: Any, where: str) -> None:
+        """Store a nonlinearity's result (a random variable or a number)."""
+        ...
+
+    def release(self, slot: int) -> None:
+        """The slot's variable will not be read again."""
+        ...
+
+    def gaussian(self, slot: int) -> None:
+        """A new standard Gaussian, independent of everything so far, into ``slot``."""
+        ...
+
+    def fill(self, slot: int, value: np.ndarray) -> None:
+        """The constant ``value`` (batch,) into ``slot``."""
+        ...
+
+    def dots(self, slots: Sequence[int], x: int) -> np.ndarray:
+        """``E[Z_k Z_x]`` for the slots ``k``, shape ``(batch, len(slots))``, float64."""
+        ...
+
+    def combine(self, coefs: np.ndarray, slots: Sequence[int], out: int, add: bool = False,
+                const: np.ndarray | None = None) -> None:
+        """``out (+)= sum_k coefs[:, k] Z_k (+ const)``."""
+        ...
+
+    def expect(self, value: Any) -> np.ndarray:
+        """``E[value]`` of a Moment integrand, shape ``(batch,)``, float64."""
+        ...
+
+    def scalar_arg(self, s: np.ndarray) -> Any:
+        """The form in which a scalar ``(batch,)`` is passed to nonlinearities."""
+        ...
+
+    def scalar_result(self, value: Any) -> np.ndarray:
+        """A scalar-only Moment's value as shape ``(batch,)``."""
+        ...
+
+
+class ListStorage:
+    """A :class:`Storage` over an exact :class:`Backend`: a list of its random variables."""
+
+    def __init__(self, backend: Backend, n_slots: int) -> None:
+        self.b = backend
+        self.name = backend.name
+        self.batch = backend.batch
+        self.z: list[Any] = [None] * n_slots
+
+    def view(self, slot: int) -> Any:
+        return self.z[slot]
+
+    def put(self, slot: int, value: Any, where: str) -> None:
+        self.z[slot] = self.b.check_vector(self.b.as_rv(value), where)
+
+    def release(self, slot: int) -> None:
+        self.z[slot] = None
+
+    def gaussian(self, slot: int) -> None:
+        self.z[slot] = self.b.fresh(1)[0]
+
+    def fill(self, slot: int, value: np.ndarray) -> None:
+        self.z[slot] = self.b.as_rv(float(value[0]))
+
+    def dots(self, slots: Sequence[int], x: int) -> np.ndarray:
+        zx = self.z[x]
+        cols = [self.b.expect(self.z[s] * zx) for s in slots]
+        return np.stack(cols, axis=-1) if cols else np.zeros((self.batch, 0))
+
+    def combine(self, coefs: np.ndarray, slots: Sequence[int], out: int, add: bool = False,
+                const: np.ndarray | None = None) -> None:
+        val = self.b.combine(coefs, [self.z[s] for s in slots])
+        if add:
+            val = self.z[out] + val
+        if const is not None:
+            val = val + float(const[0])
+        self.z[out] = val
+
+    def expect(self, value: Any) -> np.ndarray:
+        return self.b.expect(self.b.as_rv(value))
+
+    def scalar_arg(self, s: np.ndarray) -> Any:
+        return self.b.scalar_arg(s)
+
+    def scalar_result(self, value: Any) -> np.ndarray:
+        return self.b.scalar_result(value)
+
+
+class ScalarTable(Mapping[str, float]):
+    """Scalar name -> value, over arrays (a program may have millions of scalars; built on first lookup)."""
+
+    def __init__(self, names: list[tuple[str, int]], data: np.ndarray) -> None:
+        self._names = names
+        self._data = data
+        self._index: dict[str, int] | None = None
+
+    def _idx(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(self._names)
+        return self._index
+
+    def __getitem__(self, key: str) -> float:
+        return float(self._data[self._idx()[key]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._idx())
+
+    def __len__(self) -> int:
+        return len(self._idx())
 
 
 @dataclass
@@ -90,24 +207,20 @@ class LimitResult:
 
     ``values[name]`` / ``stderr[name]`` for every scalar (stderr 0 for exact backends);
     ``outputs`` the named outputs; ``zdot[vector name]`` the ZDot coefficients
-    ``[(y name, coefficient)]`` of each MatMul that has one (Eq. (31)).
+    ``[(y name, coefficient)]`` of each MatMul that has one (Eq. (31), over the family's basis members;
+    recorded for programs with at most ``ZDOT_RECORD_MAX`` MatMuls unless asked); ``cost`` the plan's
+    counts (:class:`~infwidth.limits.plan.CostModel`) and the storage's bytes.
     """
 
-    values: dict[str, float]
-    stderr: dict[str, float]
+    values: Mapping[str, float]
+    stderr: Mapping[str, float]
     outputs: dict[str, float]
     output_stderr: dict[str, float]
     zdot: dict[str, list[tuple[str, float]]]
     backend: str
     seconds: float
     Z: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-def _mean_se(v: np.ndarray) -> tuple[float, float]:
-    v = np.asarray(v, dtype=np.float64).reshape(-1)
-    if v.size <= 1:
-        return float(v[0]), 0.0
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def _sqrt_factor(cov: np.ndarray) -> np.ndarray:
@@ -117,80 +230,201 @@ def _sqrt_factor(cov: np.ndarray) -> np.ndarray:
     return U[:, keep] * np.sqrt(w[keep])
 
 
-def run_limit(program: Program, backend: Backend, keep_z: bool = False) -> LimitResult:
-    """Compute Z^h for every vector and the limit of every scalar (Definition 7.3)."""
-    t0 = time.perf_counter()
-    B = backend.batch
-    Z: dict[int, Any] = {}
-    S: dict[int, np.ndarray] = {}
-    names: dict[int, str] = {}
-    fams: dict[tuple[int, bool], _Family] = {}
-    zdot: dict[str, list[tuple[str, float]]] = {}
-
-    last_use = {} if keep_z else _last_uses(program)
-    for pos, ins in enumerate(program.instructions):
-        for dead in last_use.get(pos, ()):  # free vectors no later instruction reads (O(N t) memory)
-            Z.pop(dead, None)
-        if isinstance(ins, InitVectors):  # ZInit
-            A = _sqrt_factor(ins.cov)
-            g = backend.fresh(A.shape[1])
-            for i, v in enumerate(ins.outs):
-                Z[v.index] = backend.combine(np.broadcast_to(A[i], (B, A.shape[1])), g)
-        elif isinstance(ins, InitScalar):
-            S[ins.out.index] = np.full(B, ins.value)
-        elif isinstance(ins, Nonlin):  # ZNonlin+
-            val = ins.fn(*[Z[v.index] for v in ins.vecs], *[backend.scalar_arg(S[s.index]) for s in ins.scalars])
-            Z[ins.out.index] = backend.check_vector(backend.as_rv(val), ins.out.name)
-        elif isinstance(ins, Moment):  # ZMoment
-            sargs = [backend.scalar_arg(S[s.index]) for s in ins.scalars]
-            if ins.vecs:
-                S[ins.out.index] = backend.expect(backend.as_rv(ins.fn(*[Z[v.index] for v in ins.vecs], *sargs)))
+@njit(cache=True)
+def _tri(P: np.ndarray, r: int, v: np.ndarray, transpose: bool) -> np.ndarray:  # pragma: no cover - compiled
+    """``P v`` (or ``P^T v``) over the leading r x r block of each replica's lower-triangular P."""
+    B = P.shape[0]
+    out = np.zeros((B, r))
+    for b in range(B):
+        for i in range(r):
+            if transpose:
+                vi = v[b, i]
+                for k in range(i + 1):
+                    out[b, k] += P[b, i, k] * vi
             else:
-                S[ins.out.index] = backend.scalar_result(ins.fn(*sargs))
-            names[ins.out.index] = ins.out.name
-        elif isinstance(ins, MatMul):  # ZMatMul = ZHat + ZDot
-            W, zx = ins.matrix, Z[ins.arg.index]
-            hat = _extend_family(fams.setdefault((W.index, ins.transpose), _Family()), zx, ins.arg.name,
-                                 W.sigma2, backend)
-            opp = fams.get((W.index, not ins.transpose))
-            if opp is not None and opp.base:
-                coef = _zdot_coefficients(opp, zx, W.sigma2, backend)
-                Z[ins.out.index] = hat + backend.combine(coef, opp.ys)
-                zdot[ins.out.name] = [(nm, float(coef[:, i].mean())) for i, nm in enumerate(opp.y_names)]
-            else:
-                Z[ins.out.index] = hat
-        else:  # pragma: no cover
-            raise TypeError(f"unknown instruction {ins!r}")
-
-    values, stderr = {}, {}
-    for idx, nm in names.items():
-        values[nm], stderr[nm] = _mean_se(S[idx])
-    outs, outs_se = {}, {}
-    for nm, s in program.outputs.items():
-        outs[nm], outs_se[nm] = _mean_se(S[s.index])
-    zmap: dict[str, Any] = {}
-    if keep_z:
-        vec_names = _vector_names(program)
-        zmap = {vec_names[i]: z for i, z in Z.items()}
-    return LimitResult(values, stderr, outs, outs_se, zdot, backend.name, time.perf_counter() - t0, zmap)
-
-
-def _last_uses(program: Program) -> dict[int, list[int]]:
-    """Instruction position -> vectors whose last reader is the previous instruction."""
-    last: dict[int, int] = {}
-    for pos, ins in enumerate(program.instructions):
-        if isinstance(ins, MatMul):
-            last[ins.arg.index] = pos
-        elif isinstance(ins, (Nonlin, Moment)):
-            for vec in ins.vecs:
-                last[vec.index] = pos
-    out: dict[int, list[int]] = {}
-    for idx, pos in last.items():
-        out.setdefault(pos + 1, []).append(idx)
+                s = 0.0
+                for k in range(i + 1):
+                    s += P[b, i, k] * v[b, k]
+                out[b, i] = s
     return out
 
 
-def _vector_names(program: Program) -> dict[int, str]:
+class _Family:
+    """The ZHat family of ``W`` or ``W^T``: member argument slots, basis members, their g slots and P = R^{-T}."""
+
+    def __init__(self, batch: int, cap: int) -> None:
+        self.ys: list[int] = []
+        self.names: list[str] = []
+        self.basis: list[int] = []          # indices into ys
+        self.G: list[int] = []              # slots of g_k, one per basis member
+        self.P = np.zeros((batch, max(cap, 1), max(cap, 1)))
+
+    def coords(self, u: np.ndarray) -> np.ndarray:
+        """c = Q^T x from the Gram row u = Y^T x (all members, then |x|^2)."""
+        r = len(self.basis)
+        return _tri(self.P, r, np.ascontiguousarray(u[:, self.basis]), False) if r else np.zeros((u.shape[0], 0))
+
+    def grow(self, c: np.ndarray, nrm: np.ndarray) -> None:
+        """Add a basis member with coordinates c and residual norm nrm (0: degenerate in that replica)."""
+        r = len(self.basis)
+        inv = np.divide(1.0, nrm, out=np.zeros_like(nrm), where=nrm > 0)
+        if r:
+            self.P[:, r, :r] = -_tri(self.P, r, np.ascontiguousarray(c), True) * inv[:, None]
+        self.P[:, r, r] = inv
+
+
+def _new_direction(nrm2: np.ndarray, xx: np.ndarray) -> bool:
+    return bool(np.max(nrm2) > RESIDUAL_TOL * max(float(np.max(np.abs(xx))), 1e-300))
+
+
+class _Run:
+    """One execution of a planned program on a storage (state shared by the rule methods)."""
+
+    def __init__(self, program: Program, plan: Plan, store: Storage, record_zdot: bool) -> None:
+        self.p, self.plan, self.st = program, plan, store
+        self.B = store.batch
+        self.S = np.zeros((program.n_scalars + 1, self.B))
+        self.S[-1] = 1.0
+        self.fams: dict[tuple[int, bool], _Family] = {}
+        self.gram: dict[int, np.ndarray] = {}
+        self.drop: dict[int, list[int]] = {}
+        for p, q in plan.cache_last.items():
+            self.drop.setdefault(q, []).append(p)
+        self.record = record_zdot
+        self.zdot: dict[str, list[tuple[str, float]]] = {}
+
+    def slot(self, v: Any) -> int:
+        return int(self.plan.slot[v.index])
+
+    def sarg(self, s: Any) -> Any:
+        return self.st.scalar_arg(self.S[s.index])
+
+    def run(self) -> None:
+        plan, st = self.plan, self.st
+        for pos, ins in enumerate(self.p.instructions):
+            if isinstance(ins, InitVectors):  # ZInit
+                self.init_vectors(pos, ins)
+            elif isinstance(ins, InitScalar):
+                self.S[ins.out.index] = ins.value
+            elif isinstance(ins, Nonlin):  # ZNonlin+
+                self.nonlin(pos, ins)
+            elif isinstance(ins, Moment):  # ZMoment
+                self.moment(pos, ins)
+            elif isinstance(ins, MatMul):  # ZMatMul = ZHat + ZDot
+                self.matmul(pos, ins)
+            else:  # pragma: no cover
+                raise TypeError(f"unknown instruction {ins!r}")
+            for v in plan.free_after.get(pos, ()):
+                st.release(int(plan.slot[v]))
+            for p in self.drop.get(pos, ()):
+                self.gram.pop(p, None)
+
+    def init_vectors(self, pos: int, ins: InitVectors) -> None:
+        A = _sqrt_factor(ins.cov)
+        outs = [self.slot(v) for v in ins.outs]
+        for o in outs:
+            self.st.fill(o, np.zeros(self.B))
+        g = self.plan.scratch[pos]
+        for j in range(A.shape[1]):
+            self.st.gaussian(g)
+            for i, o in enumerate(outs):
+                self.st.combine(np.full((self.B, 1), A[i, j]), [g], o, add=True)
+
+    def lincomb_coefs(self, pos: int) -> tuple[np.ndarray, np.ndarray | None]:
+        lc = self.plan.lincombs[pos]
+        coefs = (lc.vec_consts[:, None] * self.S[lc.vec_sidx].prod(axis=1)).T
+        const = None
+        if lc.const_consts.size:
+            const = (lc.const_consts[:, None] * self.S[lc.const_sidx].prod(axis=1)).sum(axis=0)
+        return np.ascontiguousarray(coefs), const
+
+    def nonlin(self, pos: int, ins: Nonlin) -> None:
+        out = self.slot(ins.out)
+        if pos in self.plan.lincombs:
+            coefs, const = self.lincomb_coefs(pos)
+            vecs = [self.slot(ins.vecs[i]) for i in self.plan.lincombs[pos].vec_terms]
+            self.st.combine(coefs, vecs, out, const=const)
+            return
+        val = ins.fn(*[self.st.view(self.slot(v)) for v in ins.vecs], *[self.sarg(s) for s in ins.scalars])
+        self.st.put(out, val, ins.out.name)
+
+    def moment(self, pos: int, ins: Moment) -> None:
+        plan = self.plan
+        if pos in plan.grouped:
+            return
+        if pos in plan.cached:
+            p, j = plan.cached[pos]
+            self.S[ins.out.index] = self.gram[p][:, j]
+        elif pos in plan.groups:
+            shared, others = plan.groups[pos]
+            vals = self.st.dots([int(plan.slot[o]) for o in others], int(plan.slot[shared]))
+            for i in range(len(others)):
+                self.S[self.p.instructions[pos + i].out.index] = vals[:, i]  # type: ignore[union-attr]
+        elif pos in plan.lincombs:
+            coefs, const = self.lincomb_coefs(pos)
+            self.S[ins.out.index] = coefs.sum(axis=1) + (0.0 if const is None else const)
+        elif ins.vecs:
+            self.S[ins.out.index] = self.st.expect(
+                ins.fn(*[self.st.view(self.slot(v)) for v in ins.vecs], *[self.sarg(s) for s in ins.scalars]))
+        else:
+            self.S[ins.out.index] = self.st.scalar_result(ins.fn(*[self.sarg(s) for s in ins.scalars]))
+
+    def matmul(self, pos: int, ins: MatMul) -> None:
+        W, st, out = ins.matrix, self.st, self.slot(ins.out)
+        if W.sigma2 == 0.0:
+            st.fill(out, np.zeros(self.B))
+            return
+        sigma = float(np.sqrt(W.sigma2))
+        x = self.slot(ins.arg)
+        key = (W.index, ins.transpose)
+        fam = self.fams.get(key)
+        if fam is None:
+            fam = self.fams[key] = _Family(self.B, self.plan.family_caps.get(key, 0))
+        u = st.dots(fam.ys + [x], x)                # Gram row: <y_i, x> for every member, then |x|^2
+        if pos in self.plan.cache_last:
+            self.gram[pos] = u
+        c = fam.coords(u)
+        xx = u[:, -1]
+        nrm2 = xx - (c * c).sum(axis=1)
+        new = _new_direction(nrm2, xx)
+        slots = list(fam.G)
+        if pos in self.plan.branch:                 # joint law with the family, not added to it
+            if new:
+                st.gaussian(self.plan.scratch[pos])
+                c = np.concatenate([c, np.sqrt(np.maximum(nrm2, 0.0))[:, None]], axis=1)
+                slots.append(self.plan.scratch[pos])
+        else:
+            fam.ys.append(x)
+            fam.names.append(ins.arg.name)
+            if new:
+                keep = nrm2 > RESIDUAL_TOL * np.maximum(np.abs(xx), 1e-300)
+                nrm = np.where(keep, np.sqrt(np.maximum(nrm2, 0.0)), 0.0)
+                fam.grow(c, nrm)
+                g = self.plan.family_slots[pos]
+                st.gaussian(g)
+                fam.basis.append(len(fam.ys) - 1)
+                fam.G.append(g)
+                slots.append(g)
+                c = np.concatenate([c, nrm[:, None]], axis=1)
+        st.combine(np.ascontiguousarray(sigma * c), slots, out)   # ZHat
+        opp = self.fams.get((W.index, not ins.transpose))
+        if opp is not None and opp.basis:            # ZDot, Eq. (31): sigma Y_b R^{-1} E[g x]
+            a = st.dots(opp.G, x)
+            theta = sigma * _tri(opp.P, len(opp.basis), np.ascontiguousarray(a), True)
+            st.combine(theta, [opp.ys[i] for i in opp.basis], out, add=True)
+            if self.record:
+                self.zdot[ins.out.name] = [(opp.names[i], float(theta[:, j].mean()))
+                                           for j, i in enumerate(opp.basis)]
+
+
+def _mean_se(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if S.shape[1] <= 1:
+        return S[:, 0].copy(), np.zeros(S.shape[0])
+    return S.mean(axis=1), S.std(axis=1, ddof=1) / np.sqrt(S.shape[1])
+
+
+def vector_names(program: Program) -> dict[int, str]:
+    """Vector index -> name."""
     out: dict[int, str] = {}
     for ins in program.instructions:
         if isinstance(ins, InitVectors):
@@ -200,54 +434,30 @@ def _vector_names(program: Program) -> dict[int, str]:
     return out
 
 
-def _extend_family(fam: _Family, zy: Any, y_name: str, sigma2: float, backend: Backend) -> Any:
-    """ZHat: add ``Zhat^{W y}`` to its family with Cov = sigma^2 E[Z^y Z^{y_i}]; return it."""
-    B = backend.batch
-    c_row = np.stack([sigma2 * backend.expect(zy * yi) for yi in fam.ys], axis=-1) if fam.ys else np.zeros((B, 0))
-    c_nn = sigma2 * backend.expect(zy * zy)
-    r = len(fam.base)
-    if r:
-        L = fam.L
-        assert L is not None
-        LtL = np.einsum("bkr,bks->brs", L, L)
-        l_new = _solve(LtL, np.einsum("bkr,bk->br", L, c_row))
-    else:
-        l_new = np.zeros((B, 0))
-    resid = c_nn - np.einsum("br,br->b", l_new, l_new)
-    new_col = bool(np.max(resid) > RESIDUAL_TOL * max(float(np.max(np.abs(c_nn))), 1e-300))
-    if new_col:
-        fam.base.extend(backend.fresh(1))
-        l_new = np.concatenate([l_new, np.sqrt(np.maximum(resid, 0.0))[:, None]], axis=1)
-        old = fam.L if fam.L is not None else np.zeros((B, 0, 0))
-        old = np.concatenate([old, np.zeros((B, old.shape[1], 1))], axis=2)
-    else:
-        old = fam.L if fam.L is not None else np.zeros((B, 0, 0))
-    fam.L = np.concatenate([old, l_new[:, None, :]], axis=1)
-    fam.ys.append(zy)
-    fam.y_names.append(y_name)
-    if not fam.base:
-        return backend.as_rv(0.0)
-    return backend.combine(l_new, fam.base)
+def run_limit(program: Program, backend: Any, keep_z: bool = False, zdot: bool | None = None,
+              branches: bool = True, plan: Plan | None = None) -> LimitResult:
+    """Compute Z^h for every vector and the limit of every scalar (Definition 7.3).
 
-
-def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched ``A^{-1} b`` for small SPD ``A`` (pseudo-inverse if singular; NaN if not finite).
-
-    A NaN/inf (a diverging run) is propagated as data rather than raised.
+    ``backend``: a :class:`Backend` (exact algebra) or an object with ``storage(plan) -> Storage`` (the
+    particle backend, which checks memory before allocating). ``keep_z``: return every vector in
+    ``LimitResult.Z``. ``zdot``: record ZDot coefficients (default: small programs). ``branches``: let
+    evaluation branches stay out of the families (:mod:`~infwidth.limits.plan`).
     """
-    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
-        return np.full(b.shape, np.nan)
-    try:
-        return np.linalg.solve(A, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.einsum("brs,bs->br", np.linalg.pinv(A, hermitian=True), b)
-
-
-def _zdot_coefficients(opp: _Family, zx: Any, sigma2: float, backend: Backend) -> np.ndarray:
-    """Eq. (31) by Gaussian integration by parts: the coefficients of Z^{y_i} in Zdot^{W x}."""
-    L = opp.L
-    assert L is not None
-    a = np.stack([backend.expect(g * zx) for g in opp.base], axis=-1)           # (B, r): E[g_k Z^x]
-    LtL = np.einsum("bkr,bks->brs", L, L)
-    theta = np.einsum("bkr,br->bk", L, _solve(LtL, a))  # E[dZ^x/dZhat_i]
-    return sigma2 * theta
+    t0 = time.perf_counter()
+    plan = plan if plan is not None else make_plan(program, keep_z=keep_z, branches=branches)
+    storage = getattr(backend, "storage", None)
+    st: Storage = storage(plan) if storage is not None else ListStorage(backend, plan.n_slots)
+    n_mat = sum(1 for i in program.instructions if isinstance(i, MatMul))
+    run = _Run(program, plan, st, record_zdot=zdot if zdot is not None else n_mat <= ZDOT_RECORD_MAX)
+    run.run()
+    mean, se = _mean_se(run.S)
+    names = [(ins.out.name, ins.out.index) for ins in program.instructions if isinstance(ins, Moment)]
+    outs = {nm: float(mean[s.index]) for nm, s in program.outputs.items()}
+    outs_se = {nm: float(se[s.index]) for nm, s in program.outputs.items()}
+    zmap: dict[str, Any] = {}
+    if keep_z:
+        zmap = {nm: st.view(int(plan.slot[i])) for i, nm in vector_names(program).items()}
+    cost = plan.cost.as_dict()
+    cost["bytes"] = getattr(st, "nbytes", None)
+    return LimitResult(ScalarTable(names, mean), ScalarTable(names, se), outs, outs_se, run.zdot, st.name,
+                       time.perf_counter() - t0, zmap, cost)

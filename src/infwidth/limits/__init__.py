@@ -9,11 +9,8 @@
 
 from infwidth.limits._engine import LimitResult
 from infwidth.limits.builders import (
-    ACTIVATIONS,
-    Activation,
     KernelRegimeError,
     MLPProgram,
-    activation,
     layer_roles,
     mlp_sgd_program,
 )
@@ -24,14 +21,11 @@ from infwidth.limits.polynomial import run_polynomial
 from infwidth.limits.program import LinComb, Program
 
 __all__ = [
-    "ACTIVATIONS",
-    "Activation",
     "KernelRegimeError",
     "LimitResult",
     "LinComb",
     "MLPProgram",
     "Program",
-    "activation",
     "layer_roles",
     "mlp_sgd_program",
     "run_finite",

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from infwidth.arch import Activation, activation
 from infwidth.errors import InfwidthError
 from infwidth.limits.program import LinComb, Program, Scalar, Vec
 from infwidth.parametrization import AbcParametrization, classify, mup
@@ -41,72 +42,6 @@ from infwidth.parametrization import AbcParametrization, classify, mup
 
 class KernelRegimeError(InfwidthError):
     """The parametrization is in the kernel regime: its limit is kernel gradient descent (Theorem 3.8)."""
-
-
-@dataclass(frozen=True)
-class Activation:
-    """A coordinatewise nonlinearity with its derivative.
-
-    ``kind`` is "linear", "polynomial" or "general" (which exact backend can run it). ``fn`` and
-    ``d`` use only arithmetic operators when the kind is linear/polynomial, so they also run on the
-    exact backends' symbolic Gaussian polynomials.
-    """
-
-    name: str
-    fn: Callable[[Any], Any]
-    d: Callable[[Any], Any]
-    kind: str
-
-    def __call__(self, x: Any) -> Any:
-        return self.fn(x)
-
-
-def _tanh_d(x: Any) -> Any:
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _gelu(x: Any) -> Any:
-    from scipy.special import erf
-
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
-
-
-def _gelu_d(x: Any) -> Any:
-    from scipy.special import erf
-
-    return 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation("identity", lambda x: x, lambda x: 1.0, "linear"),
-    "square": Activation("square", lambda x: x * x, lambda x: 2.0 * x, "polynomial"),
-    "tanh": Activation("tanh", np.tanh, _tanh_d, "general"),
-    "relu": Activation("relu", lambda x: np.maximum(x, 0.0), lambda x: (x > 0) * 1.0, "general"),
-    "gelu": Activation("gelu", _gelu, _gelu_d, "general"),
-}
-_ALIASES = {"id": "identity", "linear": "identity", "x": "identity", "x^2": "square", "quadratic": "square"}
-
-
-def activation(phi: str | Activation | Callable[[Any], Any]) -> Activation:
-    """Look up an activation by name (identity/linear/x, square/quadratic/x^2, tanh, relu, gelu).
-
-    An :class:`Activation` is returned as is; any other callable (numpy-vectorized) becomes a
-    "general" activation whose derivative is a central finite difference (step 1e-5, float64).
-    """
-    if isinstance(phi, Activation):
-        return phi
-    if callable(phi):
-        fn = phi
-
-        def d(x: Any) -> Any:
-            return (fn(x + 1e-5) - fn(x - 1e-5)) / 2e-5
-
-        return Activation(getattr(phi, "__name__", "custom"), fn, d, "general")
-    key = _ALIASES.get(phi.strip().lower(), phi.strip().lower())
-    if key not in ACTIVATIONS:
-        raise InfwidthError(f"unknown activation {phi!r}; choose one of: {', '.join(ACTIVATIONS)} "
-                            "(or pass an infwidth.limits.Activation).")
-    return ACTIVATIONS[key]
 
 
 @dataclass(frozen=True)
@@ -226,8 +161,8 @@ def mlp_sgd_program(depth: int, phi: str | Activation | Callable[[Any], Any], xs
     V = prog.init_vectors([f"nV{k}" for k in range(d_out)], np.eye(d_out) * (al[L] * sg[L]) ** 2)
     Wm = {l: prog.matrix(f"W{l}", float((al[l - 1] * sg[l - 1]) ** 2)) for l in range(2, L + 1)}
     Wb = {l: prog.matrix(f"Wtilde{l}", Wm[l].sigma2) for l in Wm} if decoupled else Wm
-    phi_fn = act.fn
-    dphi = act.d
+    phi_fn = act.numpy
+    dphi = act.numpy_derivative
     # history per weight: layer 1 -> (dh1_s, xi_s); layer l -> (dh^l_s, x^{l-1}_s); output -> (chi_s, x^L_s)
     h1_hist: list[tuple[Vec, np.ndarray]] = []
     mid_hist: dict[int, list[tuple[Vec, Vec]]] = {l: [] for l in Wm}

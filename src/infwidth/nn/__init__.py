@@ -9,10 +9,9 @@
 
 from infwidth.nn.coordcheck import CoordCheckResult, QuantityFit, coord_check, predicted_exponents
 from infwidth.nn.losses import LOSSES, loss_value
-from infwidth.nn.mlp import ACTIVATIONS, AbcMLP, resolve_activation
+from infwidth.nn.mlp import AbcMLP
 
 __all__ = [
-    "ACTIVATIONS",
     "AbcMLP",
     "CoordCheckResult",
     "LOSSES",
@@ -20,5 +19,4 @@ __all__ = [
     "coord_check",
     "loss_value",
     "predicted_exponents",
-    "resolve_activation",
 ]

@@ -30,39 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from infwidth.arch import Activation, activation
 from infwidth.errors import InfwidthError
 from infwidth.nn.losses import loss_and_grad_scale, loss_value
 from infwidth.parametrization import AbcParametrization
-
-Activation = Callable[[Tensor], Tensor]
-
-
-def _square(x: Tensor) -> Tensor:
-    return x * x
-
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-    "identity": _identity,
-    "linear": _identity,
-    "square": _square,
-}
-
-
-def resolve_activation(phi: str | Activation) -> tuple[str, Activation]:
-    """(name, function) of a nonlinearity given by name (see ``ACTIVATIONS``) or as a callable."""
-    if callable(phi):
-        return getattr(phi, "__name__", "custom"), phi
-    key = phi.strip().lower()
-    if key not in ACTIVATIONS:
-        raise InfwidthError(f"unknown nonlinearity {phi!r}; choose one of {', '.join(ACTIVATIONS)} or pass a callable.")
-    return key, ACTIVATIONS[key]
 
 
 class _DecoupledLinear(torch.autograd.Function):
@@ -92,7 +63,7 @@ class AbcMLP(nn.Module):
         param: the abc-parametrization (depth L = ``param.depth``).
         width: n, the width of every hidden layer.
         d_in, d_out: input and output dimensions (fixed as n grows).
-        phi: nonlinearity name ("relu", "tanh", "gelu", "identity"/"linear", "square") or a callable.
+        phi: activation name (see ``infwidth.arch.ACTIVATIONS``), Activation or callable.
         bias: add trainable biases (see the module docstring for their scaling).
         alphas: width-independent multipliers alpha_1..alpha_{L+1} (default all 1).
         sigmas: width-independent init std constants sigma_1..sigma_{L+1}
@@ -108,7 +79,7 @@ class AbcMLP(nn.Module):
         width: int,
         d_in: int,
         d_out: int = 1,
-        phi: str | Activation = "relu",
+        phi: str | Activation | Callable[[Tensor], Tensor] = "relu",
         bias: bool = False,
         alphas: Sequence[float] | None = None,
         sigmas: Sequence[float] | None = None,
@@ -124,7 +95,8 @@ class AbcMLP(nn.Module):
         self.param = param
         self.width = int(width)
         self.d_in, self.d_out, self.depth = int(d_in), int(d_out), L
-        self.phi_name, self.phi = resolve_activation(phi)
+        self.activation = activation(phi)
+        self.phi_name, self.phi = self.activation.name, self.activation.torch
         self.alphas = [1.0] * (L + 1) if alphas is None else [float(v) for v in alphas]
         self.sigmas = [1.0 / math.sqrt(d_in)] + [1.0] * L if sigmas is None else [float(v) for v in sigmas]
         if len(self.alphas) != L + 1 or len(self.sigmas) != L + 1:

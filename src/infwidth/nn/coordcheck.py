@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from infwidth.arch import Activation, activation
+from infwidth.arch import Activation, MLPSpec, activation
 from infwidth.errors import InfwidthError
 from infwidth.nn.exponents import Quantity, predicted_exponents
 from infwidth.nn.mlp import AbcMLP
@@ -203,6 +203,7 @@ def coord_check(
         raise InfwidthError("the network's parametrization must have the same depth as the predicted one.")
     act = activation(phi)
     phi_name = act.name
+    spec = MLPSpec(param.depth, d_in=d_in, d_out=d_out, phi=act, decoupled_backprop=decoupled_backprop)
     result = CoordCheckResult(param, net_param, sorted(int(w) for w in widths), seeds, steps, float(eta), tol, phi_name)
     total, done = len(result.widths) * seeds, 0
     for seed in range(seeds):
@@ -210,8 +211,7 @@ def coord_check(
         X = torch.randn(batch, d_in, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
         Y = (torch.randint(0, 2, (batch, d_out), generator=g) * 2 - 1).to(dtype=dtype, device=device)
         for n in result.widths:
-            net = AbcMLP(net_param, n, d_in, d_out, phi=act, dtype=dtype, device=device,
-                         seed=1000 * seed + n, decoupled_backprop=decoupled_backprop)
+            net = AbcMLP(spec, net_param, n, dtype=dtype, device=device, seed=1000 * seed + n)
             for q, v in _measure_one(net, X, Y, steps, eta).items():
                 result.records.append({"quantity": q.kind, "layer": q.layer, "step": q.step, "label": q.label,
                                        "width": n, "seed": seed, "size": v})

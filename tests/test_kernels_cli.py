@@ -45,4 +45,4 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and err.startswith("error:")
     np.save(tmp_path / "X.npy", np.ones((2, 2)))
     code, _, err = _run(["kernel", "--kind", "ntk", "--phi", "softsign", "--inputs", str(tmp_path / "X.npy")], capsys)
-    assert code == 2 and "unknown nonlinearity" in err
+    assert code == 2 and "unknown activation" in err

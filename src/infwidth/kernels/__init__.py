@@ -14,7 +14,7 @@ from infwidth.kernels.abc import (
     kernel_regime_limit,
     layer_exponents,
 )
-from infwidth.kernels.activations import CLOSED_FORMS, NAMES, Nonlinearity, dual, dual_diag, resolve
+from infwidth.kernels.activations import CLOSED_FORMS, dual, dual_diag
 from infwidth.kernels.dynamics import (
     FunctionSpaceModel,
     KernelSGDResult,
@@ -32,8 +32,6 @@ __all__ = [
     "KernelRegimeLimit",
     "KernelSGDResult",
     "LayerConstants",
-    "NAMES",
-    "Nonlinearity",
     "abc_kernel_spec",
     "abc_kernels",
     "dual",
@@ -48,5 +46,4 @@ __all__ = [
     "nngp",
     "nt_constants",
     "ntk",
-    "resolve",
 ]

@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from infwidth.arch import Activation, activation
 from infwidth.errors import InfwidthError
-from infwidth.kernels.activations import Elementwise, Nonlinearity, resolve
+from infwidth.kernels.activations import Elementwise
 from infwidth.kernels.dynamics import kernel_sgd
 from infwidth.kernels.mlp import ArrayLike, LayerConstants, as_inputs, kernel_recursion
 from infwidth.parametrization import AbcParametrization, classify
@@ -57,7 +58,7 @@ class AbcKernelSpec:
     """
 
     param: AbcParametrization
-    nonlinearity: Nonlinearity
+    nonlinearity: Activation
     consts: LayerConstants
     layers: tuple[int, ...]
     f0_random: bool
@@ -75,7 +76,7 @@ class AbcKernelSpec:
 
 
 def abc_kernel_spec(
-    param: AbcParametrization, phi: str | Elementwise | Nonlinearity, d_in: int,
+    param: AbcParametrization, phi: str | Elementwise | Activation, d_in: int,
     alphas: Sequence[float] | None = None, sigmas: Sequence[float] | None = None, bias: bool = False,
 ) -> AbcKernelSpec:
     """The limit kernels of ``AbcMLP(param, n, d_in, phi=phi, bias=bias, alphas=alphas, sigmas=sigmas)``.
@@ -101,7 +102,7 @@ def abc_kernel_spec(
     b_grad = tuple([hid_b] * L + [1.0 if (bias and param.c == 0) else 0.0])
     consts = LayerConstants(w_var, (0.0,) * (L + 1), w_grad, b_grad)
     layers = tuple(i + 1 for i, e in enumerate(ex) if e == 0)
-    return AbcKernelSpec(param, resolve(phi), consts, layers, param.a[-1] + param.b[-1] == HALF, bias)
+    return AbcKernelSpec(param, activation(phi), consts, layers, param.a[-1] + param.b[-1] == HALF, bias)
 
 
 def abc_kernels(spec: AbcKernelSpec, x1: ArrayLike, x2: ArrayLike | None = None) -> tuple[Tensor, Tensor]:

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from infwidth.arch import Activation, activation
 from infwidth.errors import InfwidthError
 from infwidth.kernels import fused
-from infwidth.kernels.activations import Elementwise, Nonlinearity, dual, dual_diag, resolve
+from infwidth.kernels.activations import Elementwise, dual, dual_diag
 
 ArrayLike = Tensor | np.ndarray
 
@@ -55,7 +56,7 @@ def as_inputs(x: ArrayLike, device: torch.device | str | None = None) -> Tensor:
     return t
 
 
-def _diagonals(x: Tensor, nl: Nonlinearity, consts: LayerConstants) -> list[Tensor]:
+def _diagonals(x: Tensor, nl: Activation, consts: LayerConstants) -> list[Tensor]:
     """Variances Sigma^l(x, x) of the preactivations h^1..h^L for each row of x: L tensors (N,)."""
     d = consts.w_var[0] * (x * x).sum(1) + consts.b_var[0]
     out = [d]
@@ -71,7 +72,7 @@ CPU_BLOCK_ENTRIES = 1 << 19
 
 
 def kernel_recursion(
-    x1: Tensor, x2: Tensor | None, nl: Nonlinearity, consts: LayerConstants, need_ntk: bool = True
+    x1: Tensor, x2: Tensor | None, nl: Activation, consts: LayerConstants, need_ntk: bool = True
 ) -> tuple[Tensor, Tensor | None]:
     """(NNGP Sigma^{L+1}, NTK Theta^{L+1}) between the rows of x1 (P, d) and x2 (Q, d) (x2=None: x1).
 
@@ -80,7 +81,7 @@ def kernel_recursion(
     y = x1 if x2 is None else x2
     diag1 = _diagonals(x1, nl, consts)
     diag2 = diag1 if x2 is None else _diagonals(y, nl, consts)
-    if nl.closed_form == "relu" and x1.device.type == "cpu" and fused.AVAILABLE and x1.dtype == torch.float64:
+    if nl.dual == "relu" and x1.device.type == "cpu" and fused.AVAILABLE and x1.dtype == torch.float64:
         c = [np.asarray(v, dtype=np.float64) for v in (consts.w_var, consts.b_var, consts.w_grad, consts.b_grad)]
         sig_np, th_np = fused.relu_recursion(
             np.ascontiguousarray(x1.numpy()), None if x2 is None else np.ascontiguousarray(y.numpy()),
@@ -136,7 +137,7 @@ def nt_constants(
 
 
 def _kernels(
-    x1: ArrayLike, x2: ArrayLike | None, depth: int, phi: str | Elementwise | Nonlinearity,
+    x1: ArrayLike, x2: ArrayLike | None, depth: int, phi: str | Elementwise | Activation,
     weight_std: float | Sequence[float], bias_std: float | Sequence[float], need_ntk: bool,
 ) -> tuple[Tensor, Tensor | None]:
     a = as_inputs(x1)
@@ -144,11 +145,11 @@ def _kernels(
     if b is not None and b.shape[1] != a.shape[1]:
         raise InfwidthError(f"x1 has input dimension {a.shape[1]} but x2 has {b.shape[1]}; they must match.")
     consts = nt_constants(depth, a.shape[1], weight_std, bias_std)
-    return kernel_recursion(a, b, resolve(phi), consts, need_ntk)
+    return kernel_recursion(a, b, activation(phi), consts, need_ntk)
 
 
 def nngp(
-    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Nonlinearity = "relu",
+    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Activation = "relu",
     weight_std: float | Sequence[float] = 1.0, bias_std: float | Sequence[float] = 0.0,
 ) -> Tensor:
     """NNGP kernel (output covariance at initialization) of a ``depth``-hidden-layer MLP.
@@ -161,7 +162,7 @@ def nngp(
 
 
 def ntk(
-    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Nonlinearity = "relu",
+    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Activation = "relu",
     weight_std: float | Sequence[float] = 1.0, bias_std: float | Sequence[float] = 0.0,
 ) -> Tensor:
     """Neural tangent kernel of a ``depth``-hidden-layer MLP (arguments and output as in :func:`nngp`)."""

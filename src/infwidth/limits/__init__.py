@@ -3,18 +3,17 @@
 * :mod:`~infwidth.limits.program` -- the IR (Definition 7.1);
 * executors: :func:`run_finite` (width n), :func:`run_linear` (exact, linear programs),
   :func:`run_polynomial` (exact, polynomial programs), :func:`run_particles` (Monte Carlo);
-* :mod:`~infwidth.limits.builders` -- SGD on an MLP as a program (Algorithm 1, step 1);
+* :mod:`~infwidth.limits.builders` -- :func:`tensor_program`: a training routine on an MLPSpec as a program
+  (Algorithm 1, step 1);
 * :mod:`~infwidth.limits.linear_mup` -- the linear 1-hidden-layer muP limit as a torch module.
 """
 
 from infwidth.limits.builders import (
-    ACTIVATIONS,
-    Activation,
     KernelRegimeError,
     MLPProgram,
-    activation,
     layer_roles,
     mlp_sgd_program,
+    tensor_program,
 )
 from infwidth.limits.finite import run_finite
 from infwidth.limits.linear import run_linear
@@ -24,18 +23,16 @@ from infwidth.limits.program import LinComb, Program
 from infwidth.limits.zrules import LimitResult
 
 __all__ = [
-    "ACTIVATIONS",
-    "Activation",
     "KernelRegimeError",
     "LimitResult",
     "LinComb",
     "MLPProgram",
     "Program",
-    "activation",
     "layer_roles",
     "mlp_sgd_program",
     "run_finite",
     "run_linear",
     "run_particles",
     "run_polynomial",
+    "tensor_program",
 ]

@@ -45,9 +45,9 @@ def compute_mlp_limit(depth: int, phi: str, xs: list[float], ys: list[float], lr
 
     With ``eval_xs`` also ``f_eval[t][e]``: the limit logit on held-out input e after t updates (t = 0..T).
     """
+    from infwidth.arch import activation
     from infwidth.limits import (
         KernelRegimeError,
-        activation,
         mlp_sgd_program,
         run_linear,
         run_particles,

@@ -5,7 +5,7 @@
   (a random projection of it), built on :class:`infwidth.limits.linear_mup.LinearMuP`. TP4's runs
   also use a hidden-layer bias multiplied by ``bias_alpha`` and initialized at 0; it is exactly an
   extra constant input coordinate equal to ``bias_alpha`` whose first-layer column starts at 0.
-* :class:`MupMLP1` -- a finite width-n 1-hidden-layer muP MLP with any activation (relu, identity),
+* :class:`MupMLP1` -- a finite width-n 1-hidden-layer muP MLP with any activation of :mod:`infwidth.arch`,
   ``f = (1/n) V phi(U x)`` with U, V entries N(0, sigma_u^2), N(0, sigma_v^2) and muP learning rates
   (multiplier n on both layers, as in LinearMuP; its identity case has the law of LinearMuP(width=n)).
 
@@ -14,10 +14,9 @@ All models take flattened inputs (batch, d) and expose ``lr_multipliers()`` for 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from infwidth import arch
 from infwidth.errors import InfwidthError
 from infwidth.limits.linear_mup import LinearMuP
 
@@ -61,11 +60,10 @@ class MupMLP1(torch.nn.Module):
                  sigma_v: float = 1.0, bias_alpha: float = 0.0, seed: int = 0,
                  dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        acts: dict[str, Any] = {"relu": torch.relu, "identity": lambda z: z}
-        if activation not in acts or width < 1:
-            raise InfwidthError(f"MupMLP1 needs activation relu or identity and width >= 1, got {activation}, {width}.")
+        if width < 1:
+            raise InfwidthError(f"MupMLP1 needs width >= 1, got {width}.")
         gen = torch.Generator().manual_seed(seed)
-        self.width, self.phi, self.bias_alpha = width, acts[activation], float(bias_alpha)
+        self.width, self.phi, self.bias_alpha = width, arch.activation(activation).torch, float(bias_alpha)
         self.U = torch.nn.Parameter(sigma_u * torch.randn(width, d_in, generator=gen, dtype=dtype))
         self.V = torch.nn.Parameter(sigma_v * torch.randn(d_out, width, generator=gen, dtype=dtype))
         self.b = torch.nn.Parameter(torch.zeros(width, dtype=dtype)) if bias_alpha != 0 else None

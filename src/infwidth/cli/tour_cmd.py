@@ -19,7 +19,7 @@ def tour_cmd(out: Path) -> None:
     Table 1; classify muP and PyTorch-default SP; coordinate-check muP at finite widths; compute
     muP's infinite-width limit (Tensor Programs) and compare it with finite widths; the phase diagram.
     """
-    from infwidth.cli import cli as root
+    from infwidth.cli import run_args
 
     out.mkdir(parents=True, exist_ok=True)
     steps: list[tuple[str, list[str]]] = [
@@ -36,5 +36,5 @@ def tour_cmd(out: Path) -> None:
     ]
     for title, args in steps:
         info(f"\n=== {title}: infwidth {' '.join(args)}")
-        root.main(args=args, prog_name="infwidth", standalone_mode=False)
+        run_args(args)
     info(f"\ntour done; figures in {out}")

@@ -115,6 +115,32 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return state
 
 
+def refuse_overwrite(out: str | os.PathLike[str], finished: Sequence[str], resume: bool, force: bool) -> None:
+    """Refuse to replace finished results: raise ``InfwidthError`` when ``out`` holds any of the files
+    ``finished`` (names relative to ``out``, e.g. ``result.json``) unless ``resume`` (they will be reused or
+    continued) or ``force`` (they will be replaced). Call it before any work; nothing is written."""
+    from infwidth.errors import InfwidthError
+
+    if resume or force:
+        return
+    found = [name for name in finished if (Path(out) / name).exists()]
+    if found:
+        raise InfwidthError(f"{str(out)!r} already holds finished results ({', '.join(found[:3])}); pass --resume to "
+                            "reuse or continue them, --force to replace them, or choose another output folder.")
+
+
+def rows_until(rows: Sequence[Mapping[str, Any]], key: str, last: int) -> list[dict[str, Any]]:
+    """Rebuild a derived per-step table from a checkpoint's progress: the rows whose ``key`` is at most
+    ``last`` (the checkpoint's step), one per value of ``key`` (the latest wins). A kill between writing the
+    table and replacing the checkpoint leaves rows the checkpoint does not know; the resumed run redoes
+    those steps, so keeping them would duplicate them."""
+    by_key: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        if int(row[key]) <= last:
+            by_key[int(row[key])] = dict(row)
+    return [by_key[k] for k in sorted(by_key)]
+
+
 def _union_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     keys: dict[str, None] = {}
     for row in rows:

@@ -14,6 +14,12 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
 )
 
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Run even when the resource estimate (memory, time) says it will not fit; experiments: also "
+    "replace finished results in the output folder.",
+)
+
 
 def print_json(obj: Any) -> None:
     """Print ``obj`` as one standard JSON document on stdout (NaN/inf -> null: ``infwidth.io.json_safe``)."""

@@ -49,12 +49,17 @@ def _show(value: Any) -> str:
 
 
 class Int(InfwidthType):
-    """An integer in ``[min, max]``. Accepts ``64``, ``+64``, ``1e6`` (an exact integer); refuses ``32.5``."""
+    """An integer in ``[min, max]``. Accepts ``64``, ``+64``, ``1e6`` (an exact integer); refuses ``32.5``.
+
+    ``size``: the command's memory or time grows with this value, so the command checks a resource
+    estimate before allocating (``infwidth.resources``); the fuzz test feeds such options huge values.
+    """
 
     name = "integer"
 
-    def __init__(self, min: int | None = None, max: int | None = None, example: str | None = None) -> None:
-        self.min, self.max = min, INT_LIMIT if max is None else max
+    def __init__(self, min: int | None = None, max: int | None = None, example: str | None = None,
+                 size: bool = False) -> None:
+        self.min, self.max, self.size = min, INT_LIMIT if max is None else max, size
         self.example = example or str(8 if min is None or min <= 8 else min)
 
     def describe(self) -> str:
@@ -131,6 +136,7 @@ class Rational(InfwidthType):
 
     def __init__(self, positive: bool = False) -> None:
         self.positive = positive
+        self.example = "1/32" if positive else "1/2"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Fraction:
         from infwidth.parametrization.rational import to_fraction
@@ -141,7 +147,7 @@ class Rational(InfwidthType):
             try:
                 q = to_fraction(str(value), _show(value))
             except InfwidthError:
-                self.fail_with(f"{_show(value)} is not an exact rational number such as 1/2, -0.5 or 3.", param, ctx)
+                self.fail_with(f"{_show(value)} is not a rational number; use forms like 1/2, -0.5 or 3.", param, ctx)
         if self.positive and q <= 0:
             self.fail_with(f"{q} must be positive, e.g. 1/32.", param, ctx)
         return q
@@ -179,7 +185,7 @@ class CommaList(InfwidthType):
             try:
                 out.append(self.item.convert(part, None, ctx))
             except click.BadParameter as e:
-                self.fail_with(f"entry {i + 1} of {_show(value)}: {e.format_message()}", param, ctx)
+                self.fail_with(f"entry {i + 1} of {_show(value)}: {e.message}", param, ctx)
         if self.unique and len(set(out)) != len(out):
             self.fail_with(f"{_show(value)} repeats a value; give each value once.", param, ctx)
         return tuple(out)
@@ -188,8 +194,8 @@ class CommaList(InfwidthType):
 class Widths(CommaList):
     """Positive integer widths: ``"64,128,256"`` or the log2 range ``"6..12"`` (= 2^6 .. 2^12)."""
 
-    def __init__(self, max_log2: int = 20) -> None:
-        super().__init__(POSITIVE_INT, example="64,128,256")
+    def __init__(self, max_log2: int = 20, min_len: int = 1) -> None:
+        super().__init__(SIZE, min_len=min_len, example="64,128,256")
         self.max_log2 = max_log2
         self.name = "widths"
 
@@ -202,7 +208,7 @@ class Widths(CommaList):
         if lo is None or hi is None or not 0 <= lo <= hi <= self.max_log2:
             self.fail_with(f"{text!r} is not a log2 range: give bounds like 6..12 "
                            f"(0 <= lo <= hi <= {self.max_log2}).", param, ctx)
-        return tuple(2**k for k in range(lo, hi + 1))
+        return self._check_items([2**k for k in range(lo, hi + 1)], value, param, ctx)
 
 
 class RationalList(CommaList):
@@ -357,11 +363,13 @@ class Device(InfwidthType):
 
 
 class Name(InfwidthType):
-    """One name of a registry. ``names``: the names, or a function returning them (imported lazily)."""
+    """One name of a registry. ``names``: the names, or a function returning them (imported lazily);
+    ``normalize``: how a typed name maps onto a registry key (e.g. case and ``-``/``_`` folding)."""
 
-    def __init__(self, names: Iterable[str] | Callable[[], Iterable[str]], what: str = "name") -> None:
+    def __init__(self, names: Iterable[str] | Callable[[], Iterable[str]], what: str = "name",
+                 normalize: Callable[[str], str] = str.strip) -> None:
         self._names = names
-        self.what = what
+        self.what, self.normalize = what, normalize
         self.name = what
 
     def names(self) -> list[str]:
@@ -373,7 +381,7 @@ class Name(InfwidthType):
         return self.names()[0]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip()
+        text = self.normalize(str(value))
         names = self.names()
         if text not in names:
             self.fail_with(f"unknown {self.what} {str(value)!r}; use one of: {', '.join(names)}.", param, ctx)
@@ -416,8 +424,10 @@ def _is_stem(text: str) -> bool:
 
 
 POSITIVE_INT = Int(min=1)
+SIZE = Int(min=1, size=True)  # a count that memory or time grows with (checked by a resource estimate)
 NONNEG_INT = Int(min=0)
 SEED = Int(min=0, max=2**32 - 1, example="0")
+THREADS = Int(min=1, max=1024, example="2")
 FINITE_FLOAT = Float()
 POSITIVE_FLOAT = Float(min=0.0, min_open=True)
 NONNEG_FLOAT = Float(min=0.0)
@@ -428,6 +438,7 @@ DEVICE = Device()
 STEM = Text(_is_stem, "a plain file name (letters, digits and -_.+= only)", "stem", "run1")
 TEXT = Text(lambda t: bool(t.strip()) and t.isprintable(), "non-empty printable text on one line")
 POSITIVE_INTS = CommaList(POSITIVE_INT, example="64,128")
+SIZES = CommaList(SIZE, example="64,128")
 NONNEG_INTS = CommaList(NONNEG_INT, example="0,1")
 SEEDS = CommaList(SEED, unique=True, example="0,1,2")
 FINITE_FLOATS = CommaList(FINITE_FLOAT, example="1,-1,0.5")

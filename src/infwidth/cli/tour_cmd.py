@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli
+from infwidth.cli import options as o
 from infwidth.cli._common import info
 
 
 @cli.command("tour")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/tour"),
+@click.option("--out", type=o.OutputDir(), default=Path("out/tour"),
               show_default=True, help="Directory for the tour's figures and tables.")
 def tour_cmd(out: Path) -> None:
     """A short tour on embedded defaults (about a minute on 2 cores).

@@ -6,8 +6,8 @@ upper-end, order-of-magnitude model of the algorithm: see each ``*_estimate`` fu
 compares them with the limits:
 
 * memory: the machine's physical memory, or ``$INFWIDTH_MEMORY_LIMIT_GB``;
-* time: ``$INFWIDTH_TIME_LIMIT_H`` hours (default 48) at an assumed ``FLOP_RATE`` (1e10 operations per
-  second, a sustained rate of a few CPU cores; a GPU is faster, hence ``--force``).
+* time: ``$INFWIDTH_TIME_LIMIT_H`` hours (default 48) at an assumed rate: ``FLOP_RATE`` (1e10 operations per
+  second, a sustained rate of a few CPU cores) or ``GPU_FLOP_RATE`` (1e12) when the run's device is a GPU.
 
 ``force=True`` (the commands' ``--force``) skips the refusal: the user knows better (more memory coming,
 a faster machine).
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from infwidth.errors import InfwidthError
 
 FLOP_RATE = 1e10
+GPU_FLOP_RATE = 1e12
 DEFAULT_TIME_LIMIT_H = 48.0
 F64, F32 = 8, 4
 
@@ -38,10 +39,14 @@ class Estimate:
         """Two phases run one after the other: the larger memory, the summed work."""
         return Estimate(self.what, max(self.bytes, other.bytes), self.flops + other.flops)
 
-    @property
-    def seconds(self) -> float:
-        """Estimated run time at ``FLOP_RATE``."""
-        return self.flops / FLOP_RATE
+    def seconds(self, device: str | None = "cpu") -> float:
+        """Estimated run time on ``device`` (cpu: ``FLOP_RATE``; cuda/mps: ``GPU_FLOP_RATE``)."""
+        return self.flops / flop_rate(device)
+
+
+def flop_rate(device: str | None) -> float:
+    """The assumed sustained rate of ``device``: 1e12 operations per second on a GPU, 1e10 on CPU."""
+    return GPU_FLOP_RATE if device is not None and device.split(":")[0] in ("cuda", "mps") else FLOP_RATE
 
 
 def memory_limit() -> float:
@@ -82,10 +87,11 @@ def fmt_seconds(s: float) -> str:
     return f"{s / (365 * 86400):.2g} years"
 
 
-def check(est: Estimate, force: bool = False, hint: str = "use smaller sizes") -> None:
+def check(est: Estimate, force: bool = False, hint: str = "use smaller sizes", device: str | None = "cpu") -> None:
     """Raise ``InfwidthError`` when ``est`` exceeds the memory or time limit (unless ``force``).
 
-    The sentence gives the estimate, the limit, ``hint`` (how to shrink the run) and ``--force``.
+    The sentence gives the estimate, the limit, ``hint`` (how to shrink the run) and ``--force``; the time
+    is estimated at the rate of ``device``.
     """
     if force:
         return
@@ -93,9 +99,9 @@ def check(est: Estimate, force: bool = False, hint: str = "use smaller sizes") -
     if est.bytes > mem:
         raise InfwidthError(f"{est.what} needs about {fmt_bytes(est.bytes)} of memory, more than the "
                             f"{fmt_bytes(mem)} of this machine; {hint} (or pass --force to try anyway).")
-    if est.seconds > time_limit():
-        raise InfwidthError(f"{est.what} would take about {fmt_seconds(est.seconds)} ({est.flops:.1e} "
-                            f"floating-point operations at ~{FLOP_RATE:.0e}/s), over the "
+    if est.seconds(device) > time_limit():
+        raise InfwidthError(f"{est.what} would take about {fmt_seconds(est.seconds(device))} ({est.flops:.1e} "
+                            f"floating-point operations at ~{flop_rate(device):.0e}/s), over the "
                             f"{fmt_seconds(time_limit())} limit ($INFWIDTH_TIME_LIMIT_H); {hint} "
                             "(or pass --force).")
 

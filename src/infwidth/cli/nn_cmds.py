@@ -90,7 +90,7 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: Exponents, b: 
     network = _override(param, build_a, build_b, build_c)
     ws = list(widths)
     check(estimates.coordcheck(ws, param.depth, d_in, d_out, batch, steps, seeds, dtype == "float64"), force,
-          "use smaller --widths, --seeds, --batch or --steps")
+          "use smaller --widths, --seeds, --batch or --steps", device)
     stem = name or f"coordcheck_{param.name or 'abc'}_L{param.depth}" + (
         "_c" + fmt(param.c).replace("/", "_").replace("-", "m") if preset_name and c is not None else "")
     bar = tqdm(total=len(ws) * seeds, desc="coordcheck", disable=as_json, leave=False)
@@ -170,7 +170,7 @@ def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | 
     per_width = sum(len(cfg.log2_lrs[p]) if lr_step is None else
                     estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
     check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width), force,
-          "use a coarser --lr-step, fewer --widths, --n-train or --epochs")
+          "use a coarser --lr-step, fewer --widths, --n-train or --epochs", device)
     if lr_step is not None:
         grids: dict[str, tuple[float, ...]] = {}
         for p, g in cfg.log2_lrs.items():

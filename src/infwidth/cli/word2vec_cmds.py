@@ -55,7 +55,7 @@ def _check_size(cfg: Word2VecConfig, models: tuple[str, ...], force: bool) -> No
         spec = ModelSpec.parse(m)
         est = word2vec(None if spec.kind == "limit" else spec.width, r["max_vocab"], r["max_tokens"],
                        0 if spec.kind == "ntk" else r["epochs"])
-        check(est, force, "use a smaller width, --max-vocab, --max-tokens or fewer --epochs")
+        check(est, force, "use a smaller width, --max-vocab, --max-tokens or fewer --epochs", cfg.device)
 QUESTIONS = o.InputFile(("text",))
 
 

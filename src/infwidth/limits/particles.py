@@ -18,8 +18,7 @@ is computed before allocating, and a run that would not fit is refused with an
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from infwidth.errors import InfwidthError
 from infwidth.limits.plan import Plan, estimate_bytes, make_plan
 from infwidth.limits.program import Program
 from infwidth.limits.zrules import LimitResult, run_limit
+from infwidth.resources import memory_limit
 
 
 @njit(fastmath=True, cache=True)
@@ -60,21 +60,6 @@ def _combine(V: np.ndarray, idx: np.ndarray, coef: np.ndarray, out: int, add: bo
                 acc[i] += cj * row[i]
         for i in range(m):
             dst[i] = acc[i]
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (MemAvailable on Linux; else total physical memory)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return 1 << 34
 
 
 class ParticleStorage:
@@ -131,8 +116,9 @@ class ParticleStorage:
 class ParticleBackend:
     """Particles of shape ``(replicas, particles / replicas)`` in ``dtype``; scalars of shape ``(replicas,)``.
 
-    ``max_memory`` (bytes; default 80% of the memory available when the run starts): runs whose storage
-    estimate exceeds it are refused before anything is allocated.
+    ``max_memory`` (bytes; default :func:`infwidth.resources.memory_limit`: the machine's memory or
+    ``$INFWIDTH_MEMORY_LIMIT_GB``): runs whose storage estimate exceeds it are refused before anything is
+    allocated.
     """
 
     name = "particles"
@@ -156,7 +142,7 @@ class ParticleBackend:
 
     def storage(self, plan: Plan) -> ParticleStorage:
         need = self.estimate(plan)
-        limit = self.max_memory if self.max_memory is not None else 0.8 * available_memory()
+        limit = self.max_memory if self.max_memory is not None else memory_limit()
         if need > limit:
             raise InfwidthError(
                 f"this particle run needs about {need / 2**30:.2f} GiB ({plan.n_slots} vectors alive at once x "
@@ -168,15 +154,17 @@ class ParticleBackend:
 
 def run_particles(program: Program, particles: int = 100_000, replicas: int = 16, seed: int = 0,
                   keep_z: bool = False, dtype: Any = np.float64, max_memory: float | None = None,
-                  zdot: bool | None = None, branches: bool = True) -> LimitResult:
+                  zdot: bool | None = None, branches: bool = True,
+                  progress: Callable[[int], None] | None = None) -> LimitResult:
     """Monte Carlo limits of any program, with standard errors (``LimitResult.stderr``).
 
     ``dtype``: float64 (default) or float32 particles (scalars stay float64); ``max_memory``: bytes
-    (see :class:`ParticleBackend`); ``zdot``/``branches``: see :func:`~infwidth.limits.zrules.run_limit`.
+    (see :class:`ParticleBackend`); ``zdot``/``branches``/``progress``: see
+    :func:`~infwidth.limits.zrules.run_limit`.
     """
     backend = ParticleBackend(particles, replicas, seed, dtype=dtype, max_memory=max_memory)
     plan = make_plan(program, keep_z=keep_z, branches=branches)
-    return run_limit(program, backend, keep_z=keep_z, zdot=zdot, plan=plan)
+    return run_limit(program, backend, keep_z=keep_z, zdot=zdot, plan=plan, progress=progress)
 
 
 def particle_memory(program: Program, particles: int, replicas: int = 16, dtype: Any = np.float64) -> int:

@@ -26,7 +26,7 @@ system (TP4 Remarks F.1-F.2): both give the same vector ``Y theta``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from infwidth.limits.program import InitScalar, InitVectors, MatMul, Moment, Non
 RESIDUAL_TOL = 1e-10
 # LimitResult.zdot is recorded by default for programs with at most this many MatMuls.
 ZDOT_RECORD_MAX = 256
+PROGRESS_EVERY = 4096
 
 
 class Backend(Protocol):
@@ -299,9 +300,11 @@ class _Run:
     def sarg(self, s: Any) -> Any:
         return self.st.scalar_arg(self.S[s.index])
 
-    def run(self) -> None:
+    def run(self, progress: Callable[[int], None] | None = None) -> None:
         plan, st = self.plan, self.st
         for pos, ins in enumerate(self.p.instructions):
+            if progress is not None and pos % PROGRESS_EVERY == 0:
+                progress(pos)
             if isinstance(ins, InitVectors):  # ZInit
                 self.init_vectors(pos, ins)
             elif isinstance(ins, InitScalar):
@@ -435,13 +438,15 @@ def vector_names(program: Program) -> dict[int, str]:
 
 
 def run_limit(program: Program, backend: Any, keep_z: bool = False, zdot: bool | None = None,
-              branches: bool = True, plan: Plan | None = None) -> LimitResult:
+              branches: bool = True, plan: Plan | None = None,
+              progress: Callable[[int], None] | None = None) -> LimitResult:
     """Compute Z^h for every vector and the limit of every scalar (Definition 7.3).
 
     ``backend``: a :class:`Backend` (exact algebra) or an object with ``storage(plan) -> Storage`` (the
     particle backend, which checks memory before allocating). ``keep_z``: return every vector in
     ``LimitResult.Z``. ``zdot``: record ZDot coefficients (default: small programs). ``branches``: let
-    evaluation branches stay out of the families (:mod:`~infwidth.limits.plan`).
+    evaluation branches stay out of the families (:mod:`~infwidth.limits.plan`). ``progress(i)`` is called
+    every ``PROGRESS_EVERY`` instructions with the number done.
     """
     t0 = time.perf_counter()
     plan = plan if plan is not None else make_plan(program, keep_z=keep_z, branches=branches)
@@ -449,7 +454,7 @@ def run_limit(program: Program, backend: Any, keep_z: bool = False, zdot: bool |
     st: Storage = storage(plan) if storage is not None else ListStorage(backend, plan.n_slots)
     n_mat = sum(1 for i in program.instructions if isinstance(i, MatMul))
     run = _Run(program, plan, st, record_zdot=zdot if zdot is not None else n_mat <= ZDOT_RECORD_MAX)
-    run.run()
+    run.run(progress)
     mean, se = _mean_se(run.S)
     names = [(ins.out.name, ins.out.index) for ins in program.instructions if isinstance(ins, Moment)]
     outs = {nm: float(mean[s.index]) for nm, s in program.outputs.items()}

@@ -105,7 +105,9 @@ def test_evaluation_branches_keep_families_and_memory_fixed_and_the_same_law() -
     few, many = _program(2, "tanh", T=4, n_eval=1), _program(2, "tanh", T=4, n_eval=12)
     pf, pm = make_plan(few.program), make_plan(many.program)
     assert pm.cost.family_members == pf.cost.family_members == {"W2": 4, "W2^T": 4}
-    assert pm.cost.branch_matmuls == 5 * 12 and pm.n_slots <= pf.n_slots + 1  # + one scratch slot
+    assert pm.cost.branch_matmuls == 5 * 12
+    assert make_plan(many.program, lockstep=False).n_slots <= pf.n_slots + 1  # + one scratch slot
+    assert pm.n_slots <= pf.n_slots + 2 * 12  # lock-step: the 12 evaluation passes are alive together
     off = make_plan(many.program, branches=False)
     assert off.cost.family_members["W2"] == 4 + 5 * 12
     on_r = run_particles(many.program, particles=100_000, replicas=8, seed=1)
@@ -161,3 +163,32 @@ def test_degenerate_family_is_exact_in_the_new_interpreter() -> None:
     assert r.outputs["E[a c]"] == pytest.approx(4.0, abs=1e-12)
     assert r.outputs["E[c c]"] == pytest.approx(8.0, abs=1e-12)
     assert make_plan(p).cost.family_members == {"W": 1}  # the second MatMul is a branch (nothing follows)
+
+
+def _eval_program(depth: int, n_eval: int = 10):  # type: ignore[no-untyped-def]
+    from infwidth.arch import MLPSpec, Routine
+    from infwidth.limits.builders import tensor_program
+    from infwidth.parametrization import mup
+
+    rng = np.random.default_rng(8)
+    r = Routine(rng.standard_normal((12, 3)), rng.standard_normal((12, 1)), lr=0.5, batch_size=2, steps=6,
+                eval_inputs=rng.standard_normal((n_eval, 3)), eval_every=3)
+    return tensor_program(MLPSpec(depth, d_in=3, phi="tanh"), mup(depth), r)
+
+
+def test_lockstep_evaluation_equals_one_pass_at_a_time() -> None:
+    """Depth 2 (one MatMul per evaluation pass): same draws, so the same numbers; depth 3: within errors."""
+    b = _eval_program(2)
+    plan = make_plan(b.program)
+    assert max(len(s) for s in plan.steps) == 10  # the 10 evaluation passes of each evaluation step together
+    a = run_particles(b.program, particles=20_000, replicas=4, seed=3)
+    s = run_particles(b.program, particles=20_000, replicas=4, seed=3, lockstep=False)
+    for k, v in _arrays(b, s).items():
+        np.testing.assert_allclose(_arrays(b, a)[k], v, rtol=0, atol=1e-11 * max(1.0, np.abs(v).max()))
+    b3 = _eval_program(3)
+    a3 = run_particles(b3.program, particles=100_000, replicas=8, seed=3, dtype=np.float32)
+    s3 = run_particles(b3.program, particles=100_000, replicas=8, seed=4, lockstep=False)
+    fa, fs = _arrays(b3, a3)["f_eval"], _arrays(b3, s3)["f_eval"]
+    se = np.hypot(b3.collect(a3.stderr)["f_eval"], b3.collect(s3.stderr)["f_eval"])
+    assert _z(fa, fs, se) < 4.5
+    assert make_plan(b3.program).n_slots <= make_plan(b3.program, lockstep=False).n_slots + 10 * 6

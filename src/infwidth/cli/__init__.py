@@ -42,6 +42,7 @@ from infwidth.cli import limits_cmds
 from infwidth.cli import maml_cmds
 from infwidth.cli import nn_cmds
 from infwidth.cli import data_cmds
+from infwidth.cli import real_limit_cmds
 
 
 def run_args(args: list[str]) -> None:

@@ -100,6 +100,29 @@ class ParticleStorage:
         k = np.asarray(slots, dtype=np.int64)
         _combine(self.V, k, c, int(out), bool(add), self._zero if const is None else np.asarray(const, np.float64))
 
+    def dots_many(self, slots: Sequence[int], xs: Sequence[int]) -> np.ndarray:
+        """Gram blocks by matrix products (BLAS, in the particles' dtype), one replica at a time."""
+        out = np.empty((len(xs), self.batch, len(slots)))
+        if len(slots) and len(xs):
+            S, X = np.asarray(slots, dtype=np.int64), np.asarray(xs, dtype=np.int64)
+            for b in range(self.batch):
+                out[:, b, :] = (self.V[X, b] @ self.V[S, b].T) / self.m
+        return out
+
+    def combine_many(self, coefs: np.ndarray, slots: Sequence[int], outs: Sequence[int], add: bool = False) -> None:
+        X = np.asarray(outs, dtype=np.int64)
+        if not len(slots):
+            if not add:
+                self.V[X] = 0.0
+            return
+        S = np.asarray(slots, dtype=np.int64)
+        for b in range(self.batch):
+            val = coefs[:, b, :].astype(self.dtype) @ self.V[S, b]
+            if add:
+                self.V[X, b] += val
+            else:
+                self.V[X, b] = val
+
     def expect(self, value: Any) -> np.ndarray:
         v = np.asarray(value)
         if v.shape != (self.batch, self.m):
@@ -154,17 +177,25 @@ class ParticleBackend:
 
 def run_particles(program: Program, particles: int = 100_000, replicas: int = 16, seed: int = 0,
                   keep_z: bool = False, dtype: Any = np.float64, max_memory: float | None = None,
-                  zdot: bool | None = None, branches: bool = True,
-                  progress: Callable[[int], None] | None = None) -> LimitResult:
+                  zdot: bool | None = None, branches: bool = True, lockstep: bool = True,
+                  progress: Callable[[int], None] | None = None, blas_threads: int | None = 1) -> LimitResult:
     """Monte Carlo limits of any program, with standard errors (``LimitResult.stderr``).
 
     ``dtype``: float64 (default) or float32 particles (scalars stay float64); ``max_memory``: bytes
-    (see :class:`ParticleBackend`); ``zdot``/``branches``/``progress``: see
-    :func:`~infwidth.limits.zrules.run_limit`.
+    (see :class:`ParticleBackend`); ``zdot``/``branches``/``lockstep``/``progress``: see
+    :func:`~infwidth.limits.zrules.run_limit` and :func:`~infwidth.limits.plan.make_plan`. ``blas_threads``:
+    BLAS threads for the matrix products of evaluation passes (default 1: the compiled kernels are
+    single-threaded, and on a loaded machine multithreaded BLAS was measured 10x slower); None leaves BLAS
+    as it is.
     """
     backend = ParticleBackend(particles, replicas, seed, dtype=dtype, max_memory=max_memory)
-    plan = make_plan(program, keep_z=keep_z, branches=branches)
-    return run_limit(program, backend, keep_z=keep_z, zdot=zdot, plan=plan, progress=progress)
+    plan = make_plan(program, keep_z=keep_z, branches=branches, lockstep=lockstep)
+    if blas_threads is None:
+        return run_limit(program, backend, keep_z=keep_z, zdot=zdot, plan=plan, progress=progress)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return run_limit(program, backend, keep_z=keep_z, zdot=zdot, plan=plan, progress=progress)
 
 
 def particle_memory(program: Program, particles: int, replicas: int = 16, dtype: Any = np.float64) -> int:

@@ -31,14 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from numba import njit
 
+from infwidth.limits.families import RESIDUAL_TOL, Family, new_direction, tri
 from infwidth.limits.plan import Plan, make_plan
 from infwidth.limits.program import InitScalar, InitVectors, MatMul, Moment, Nonlin, Program
 
-# A new family member gets a new Gaussian only if its residual variance exceeds this fraction
-# of its total variance (numerical zero for exactly degenerate covariances).
-RESIDUAL_TOL = 1e-10
 # LimitResult.zdot is recorded by default for programs with at most this many MatMuls.
 ZDOT_RECORD_MAX = 256
 PROGRESS_EVERY = 4096
@@ -122,6 +119,14 @@ class Storage(Protocol):
         """``E[value]`` of a Moment integrand, shape ``(batch,)``, float64."""
         ...
 
+    def dots_many(self, slots: Sequence[int], xs: Sequence[int]) -> np.ndarray:
+        """``E[Z_k Z_x]`` for every x in ``xs``: shape ``(len(xs), batch, len(slots))``."""
+        ...
+
+    def combine_many(self, coefs: np.ndarray, slots: Sequence[int], outs: Sequence[int], add: bool = False) -> None:
+        """``out_g (+)= sum_k coefs[g, :, k] Z_k`` for every out_g in ``outs``."""
+        ...
+
     def scalar_arg(self, s: np.ndarray) -> Any:
         """The form in which a scalar ``(batch,)`` is passed to nonlinearities."""
         ...
@@ -171,6 +176,13 @@ class ListStorage:
 
     def expect(self, value: Any) -> np.ndarray:
         return self.b.expect(self.b.as_rv(value))
+
+    def dots_many(self, slots: Sequence[int], xs: Sequence[int]) -> np.ndarray:
+        return np.stack([self.dots(slots, x) for x in xs]) if xs else np.zeros((0, self.batch, len(slots)))
+
+    def combine_many(self, coefs: np.ndarray, slots: Sequence[int], outs: Sequence[int], add: bool = False) -> None:
+        for g, out in enumerate(outs):
+            self.combine(coefs[g], slots, out, add=add)
 
     def scalar_arg(self, s: np.ndarray) -> Any:
         return self.b.scalar_arg(s)
@@ -231,54 +243,7 @@ def _sqrt_factor(cov: np.ndarray) -> np.ndarray:
     return U[:, keep] * np.sqrt(w[keep])
 
 
-@njit(cache=True)
-def _tri(P: np.ndarray, r: int, v: np.ndarray, transpose: bool) -> np.ndarray:  # pragma: no cover - compiled
-    """``P v`` (or ``P^T v``) over the leading r x r block of each replica's lower-triangular P."""
-    B = P.shape[0]
-    out = np.zeros((B, r))
-    for b in range(B):
-        for i in range(r):
-            if transpose:
-                vi = v[b, i]
-                for k in range(i + 1):
-                    out[b, k] += P[b, i, k] * vi
-            else:
-                s = 0.0
-                for k in range(i + 1):
-                    s += P[b, i, k] * v[b, k]
-                out[b, i] = s
-    return out
-
-
-class _Family:
-    """The ZHat family of ``W`` or ``W^T``: member argument slots, basis members, their g slots and P = R^{-T}."""
-
-    def __init__(self, batch: int, cap: int) -> None:
-        self.ys: list[int] = []
-        self.names: list[str] = []
-        self.basis: list[int] = []          # indices into ys
-        self.G: list[int] = []              # slots of g_k, one per basis member
-        self.P = np.zeros((batch, max(cap, 1), max(cap, 1)))
-
-    def coords(self, u: np.ndarray) -> np.ndarray:
-        """c = Q^T x from the Gram row u = Y^T x (all members, then |x|^2)."""
-        r = len(self.basis)
-        return _tri(self.P, r, np.ascontiguousarray(u[:, self.basis]), False) if r else np.zeros((u.shape[0], 0))
-
-    def grow(self, c: np.ndarray, nrm: np.ndarray) -> None:
-        """Add a basis member with coordinates c and residual norm nrm (0: degenerate in that replica)."""
-        r = len(self.basis)
-        inv = np.divide(1.0, nrm, out=np.zeros_like(nrm), where=nrm > 0)
-        if r:
-            self.P[:, r, :r] = -_tri(self.P, r, np.ascontiguousarray(c), True) * inv[:, None]
-        self.P[:, r, r] = inv
-
-
-def _new_direction(nrm2: np.ndarray, xx: np.ndarray) -> bool:
-    return bool(np.max(nrm2) > RESIDUAL_TOL * max(float(np.max(np.abs(xx))), 1e-300))
-
-
-class _Run:
+class Run:
     """One execution of a planned program on a storage (state shared by the rule methods)."""
 
     def __init__(self, program: Program, plan: Plan, store: Storage, record_zdot: bool) -> None:
@@ -286,7 +251,7 @@ class _Run:
         self.B = store.batch
         self.S = np.zeros((program.n_scalars + 1, self.B))
         self.S[-1] = 1.0
-        self.fams: dict[tuple[int, bool], _Family] = {}
+        self.fams: dict[tuple[int, bool], Family] = {}
         self.gram: dict[int, np.ndarray] = {}
         self.drop: dict[int, list[int]] = {}
         for p, q in plan.cache_last.items():
@@ -301,26 +266,38 @@ class _Run:
         return self.st.scalar_arg(self.S[s.index])
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
-        plan, st = self.plan, self.st
-        for pos, ins in enumerate(self.p.instructions):
-            if progress is not None and pos % PROGRESS_EVERY == 0:
-                progress(pos)
-            if isinstance(ins, InitVectors):  # ZInit
-                self.init_vectors(pos, ins)
-            elif isinstance(ins, InitScalar):
-                self.S[ins.out.index] = ins.value
-            elif isinstance(ins, Nonlin):  # ZNonlin+
-                self.nonlin(pos, ins)
-            elif isinstance(ins, Moment):  # ZMoment
-                self.moment(pos, ins)
-            elif isinstance(ins, MatMul):  # ZMatMul = ZHat + ZDot
-                self.matmul(pos, ins)
-            else:  # pragma: no cover
-                raise TypeError(f"unknown instruction {ins!r}")
-            for v in plan.free_after.get(pos, ()):
+        from infwidth.limits.lockstep import run_lockstep
+
+        plan, st, instrs = self.plan, self.st, self.p.instructions
+        done, tick = 0, 0
+        for i, step in enumerate(plan.steps):
+            if progress is not None and done >= tick:
+                progress(done)
+                tick = done + PROGRESS_EVERY
+            if len(step) == 1:
+                self.one(step[0], instrs[step[0]])
+            else:
+                run_lockstep(self, step)
+            done += len(step)
+            for v in plan.free_after.get(i, ()):
                 st.release(int(plan.slot[v]))
-            for p in self.drop.get(pos, ()):
+            for p in self.drop.get(i, ()):
                 self.gram.pop(p, None)
+
+    def one(self, pos: int, ins: Any) -> None:
+        """Apply the rule of one instruction."""
+        if isinstance(ins, InitVectors):  # ZInit
+            self.init_vectors(pos, ins)
+        elif isinstance(ins, InitScalar):
+            self.S[ins.out.index] = ins.value
+        elif isinstance(ins, Nonlin):  # ZNonlin+
+            self.nonlin(pos, ins)
+        elif isinstance(ins, Moment):  # ZMoment
+            self.moment(pos, ins)
+        elif isinstance(ins, MatMul):  # ZMatMul = ZHat + ZDot
+            self.matmul(pos, ins)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown instruction {ins!r}")
 
     def init_vectors(self, pos: int, ins: InitVectors) -> None:
         A = _sqrt_factor(ins.cov)
@@ -331,7 +308,8 @@ class _Run:
         for j in range(A.shape[1]):
             self.st.gaussian(g)
             for i, o in enumerate(outs):
-                self.st.combine(np.full((self.B, 1), A[i, j]), [g], o, add=True)
+                if A[i, j] != 0.0:
+                    self.st.combine(np.full((self.B, 1), A[i, j]), [g], o, add=True)
 
     def lincomb_coefs(self, pos: int) -> tuple[np.ndarray, np.ndarray | None]:
         lc = self.plan.lincombs[pos]
@@ -382,14 +360,14 @@ class _Run:
         key = (W.index, ins.transpose)
         fam = self.fams.get(key)
         if fam is None:
-            fam = self.fams[key] = _Family(self.B, self.plan.family_caps.get(key, 0))
+            fam = self.fams[key] = Family(self.B, self.plan.family_caps.get(key, 0))
         u = st.dots(fam.ys + [x], x)                # Gram row: <y_i, x> for every member, then |x|^2
         if pos in self.plan.cache_last:
             self.gram[pos] = u
         c = fam.coords(u)
         xx = u[:, -1]
         nrm2 = xx - (c * c).sum(axis=1)
-        new = _new_direction(nrm2, xx)
+        new = new_direction(nrm2, xx)
         slots = list(fam.G)
         if pos in self.plan.branch:                 # joint law with the family, not added to it
             if new:
@@ -413,7 +391,7 @@ class _Run:
         opp = self.fams.get((W.index, not ins.transpose))
         if opp is not None and opp.basis:            # ZDot, Eq. (31): sigma Y_b R^{-1} E[g x]
             a = st.dots(opp.G, x)
-            theta = sigma * _tri(opp.P, len(opp.basis), np.ascontiguousarray(a), True)
+            theta = sigma * tri(opp.P, len(opp.basis), np.ascontiguousarray(a), True)
             st.combine(theta, [opp.ys[i] for i in opp.basis], out, add=True)
             if self.record:
                 self.zdot[ins.out.name] = [(opp.names[i], float(theta[:, j].mean()))
@@ -439,21 +417,22 @@ def vector_names(program: Program) -> dict[int, str]:
 
 def run_limit(program: Program, backend: Any, keep_z: bool = False, zdot: bool | None = None,
               branches: bool = True, plan: Plan | None = None,
-              progress: Callable[[int], None] | None = None) -> LimitResult:
+              progress: Callable[[int], None] | None = None, lockstep: bool = True) -> LimitResult:
     """Compute Z^h for every vector and the limit of every scalar (Definition 7.3).
 
     ``backend``: a :class:`Backend` (exact algebra) or an object with ``storage(plan) -> Storage`` (the
     particle backend, which checks memory before allocating). ``keep_z``: return every vector in
     ``LimitResult.Z``. ``zdot``: record ZDot coefficients (default: small programs). ``branches``: let
     evaluation branches stay out of the families (:mod:`~infwidth.limits.plan`). ``progress(i)`` is called
-    every ``PROGRESS_EVERY`` instructions with the number done.
+    every ``PROGRESS_EVERY`` instructions with the number done. ``lockstep``: run isomorphic evaluation blocks
+    together (:mod:`~infwidth.limits.lockstep`).
     """
     t0 = time.perf_counter()
-    plan = plan if plan is not None else make_plan(program, keep_z=keep_z, branches=branches)
+    plan = plan if plan is not None else make_plan(program, keep_z=keep_z, branches=branches, lockstep=lockstep)
     storage = getattr(backend, "storage", None)
     st: Storage = storage(plan) if storage is not None else ListStorage(backend, plan.n_slots)
     n_mat = sum(1 for i in program.instructions if isinstance(i, MatMul))
-    run = _Run(program, plan, st, record_zdot=zdot if zdot is not None else n_mat <= ZDOT_RECORD_MAX)
+    run = Run(program, plan, st, record_zdot=zdot if zdot is not None else n_mat <= ZDOT_RECORD_MAX)
     run.run(progress)
     mean, se = _mean_se(run.S)
     names = [(ins.out.name, ins.out.index) for ins in program.instructions if isinstance(ins, Moment)]

@@ -116,6 +116,11 @@ def plan(model: nn.Module, base: nn.Module | Mapping[str, Sequence[int]], parame
     (sgd/adam/adafactor), alignment (full/none), role overrides (glob -> role), gauge.
     Output: a ``ScalingTable``. Pure: does not modify the model.
     """
+    if not isinstance(model, nn.Module) or not isinstance(base, (nn.Module, Mapping)):
+        got = type(model if not isinstance(model, nn.Module) else base).__name__
+        raise InfwidthError(f"plan(model, base) needs the model and its base (an nn.Module built at the base width, "
+                            f"or a mapping of parameter names to base shapes), got {got}; e.g. "
+                            "plan(make(width=1024), make(width=64)).")
     if gauge not in GAUGES:
         raise InfwidthError(f"unknown gauge {gauge!r}; choose 'multipliers' or 'absorbed'.")
     table = derive(parametrization, optimizer, alignment)

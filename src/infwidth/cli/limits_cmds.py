@@ -159,9 +159,11 @@ def fig4_cmd(widths: tuple[int, ...], n_seeds: int, out_dir: Path, resume: bool,
     """
     from infwidth.cli.estimates import fig4
     from infwidth.experiments.fig4 import Fig4Config, run
+    from infwidth.io import refuse_overwrite
     from infwidth.resources import check
 
     check(fig4(widths, n_seeds), force, "use smaller --widths or fewer --seeds")
+    refuse_overwrite(out_dir, ("fig4.csv",), resume, force)
     res = run(Fig4Config(widths=widths, n_seeds=n_seeds, out_dir=str(out_dir), resume=resume, progress=not as_json))
     if as_json:
         print_json({"errors": res["errors"], "csv": f"{out_dir}/fig4.csv", "png": f"{out_dir}/fig4.png"})

@@ -24,6 +24,7 @@ The forward pass and the weight gradients (outer products, Eq. (21)) are unchang
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -118,8 +119,12 @@ class AbcMLP(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if width < 1 or d_in < 1 or d_out < 1:
-            raise InfwidthError(f"width, d_in and d_out must be >= 1, got {width}, {d_in}, {d_out}.")
+        if not isinstance(param, AbcParametrization):
+            raise InfwidthError(f"AbcMLP needs an AbcParametrization (e.g. preset('mup', 2)), "
+                                f"got {type(param).__name__}.")
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in (width, d_in, d_out)):
+            raise InfwidthError(f"width, d_in and d_out must be integers >= 1, got {width!r}, {d_in!r}, {d_out!r}.")
+        width, d_in, d_out = int(width), int(d_in), int(d_out)
         L = param.depth
         self.param = param
         self.width = int(width)

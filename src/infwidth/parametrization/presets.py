@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 from infwidth.errors import InfwidthError
@@ -11,7 +12,8 @@ H = "1/2"
 
 
 def _check_depth(depth: int) -> None:
-    if not isinstance(depth, int) or depth < 1:
+    """``depth`` must be an integer L >= 1 (Python or NumPy; not a bool, not a float)."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
         raise InfwidthError(f"depth must be an integer L >= 1 (hidden layers), got {depth!r}.")
 
 

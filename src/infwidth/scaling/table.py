@@ -254,6 +254,11 @@ def plan(model: nn.Module, base: Base, parametrization: str = "mup", optimizer: 
     ``output_mult`` mup's output multiplier on the readout; ``readout_zero_init`` zero readouts.
     Output: a ``ScalingTable``.
     """
+    if not isinstance(model, nn.Module) or not isinstance(base, (nn.Module, Mapping)):
+        got = type(model if not isinstance(model, nn.Module) else base).__name__
+        raise InfwidthError(f"plan(model, base) needs the model and its base (an nn.Module built at the base width, "
+                            f"or a mapping of parameter names to base shapes), got {got}; e.g. "
+                            "plan(make(width=1024), make(width=64)).")
     _check_options(gauge, attention, output_mult)
     name = parametrization_name(parametrization)
     derived = derive(name, optimizer, alignment)

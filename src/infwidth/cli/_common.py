@@ -37,3 +37,18 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
+
+
+def load_array(path: str, option: str) -> Any:
+    """A numeric .npy array given on the command line (InfwidthError for a missing, unreadable or empty file)."""
+    import numpy as np
+
+    from infwidth.errors import InfwidthError
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise InfwidthError(f"{option}: cannot read {path} as a .npy array ({e}); save it with numpy.save.") from None
+    if not isinstance(arr, np.ndarray) or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
+        raise InfwidthError(f"{option}: {path} must hold a non-empty numeric array.")
+    return arr

@@ -10,16 +10,13 @@ import click
 import numpy as np
 
 from infwidth.cli import cli
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli._common import info, json_option, load_array, print_json, print_table
 from infwidth.errors import InfwidthError
 from infwidth.io import atomic_open
 
 
-def _load(path: str) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InfwidthError(f"cannot read {path} as a .npy array ({e}); save inputs with numpy.save.") from None
+def _load(path: str, option: str = "--inputs") -> np.ndarray:
+    arr = load_array(path, option)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -35,15 +32,17 @@ def _floats(text: str, name: str) -> list[float]:
 
 
 def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarray | None,
-                   weight_std: list[float], bias_std: list[float], preset_name: str | None) -> np.ndarray:
-    """The requested kernel matrix (float64 numpy): neural-tangents convention, or the limit of AbcMLP in a preset."""
-    from infwidth.kernels import abc_kernel_spec, abc_kernels, nngp, ntk
+                   weight_std: list[float], bias_std: list[float], param_name: str | None) -> np.ndarray:
+    """The requested kernel matrix (float64 numpy): neural-tangents convention, or the limit of AbcMLP in a preset
+    (InfwidthError for a preset that has no kernel limit, e.g. mup, which learns features)."""
+    from infwidth.kernels import kernel, nngp, ntk
 
-    if preset_name is not None:
+    if param_name is not None:
+        from infwidth.arch import MLPSpec
         from infwidth.parametrization import preset
 
-        spec = abc_kernel_spec(preset(preset_name, depth), phi, x1.shape[1])
-        cov, k = abc_kernels(spec, x1, x2)
+        limit = kernel(MLPSpec(depth, d_in=x1.shape[1], phi=phi), preset(param_name, depth))
+        cov, k = limit(x1, x2)
         return (k if kind == "ntk" else cov).numpy()
     ws = weight_std[0] if len(weight_std) == 1 else weight_std
     bs = bias_std[0] if len(bias_std) == 1 else bias_std
@@ -60,12 +59,13 @@ def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarr
 @click.option("--weight-std", default="1", show_default=True,
               help="W_std, one or one per layer (neural-tangents convention: Var W^1 = W_std^2 / d).")
 @click.option("--bias-std", default="0", show_default=True, help="b_std, one or one per layer.")
-@click.option("--parametrization", "preset_name", help="Instead: the limit kernel of AbcMLP in this parametrization "
-              "(ntk: the Eq. (9) kernel, nngp: covariance of lim f_0).")
+@click.option("--parametrization", "param_name", help="Instead: the limit kernel of AbcMLP in this parametrization "
+              "(ntk: the Eq. (9) kernel, nngp: covariance of lim f_0); only kernel-regime ones (ntp, sp_stable) "
+              "have one.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the kernel matrix here (.npy).")
 @json_option
 def kernel_cmd(kind: str, depth: int, phi: str, inputs: str, inputs2: str | None, weight_std: str, bias_std: str,
-               preset_name: str | None, out: str | None, as_json: bool) -> None:
+               param_name: str | None, out: str | None, as_json: bool) -> None:
     """NNGP or NTK matrix of an L-hidden-layer MLP on the rows of a .npy file (float64).
 
     Example: infwidth kernel --kind ntk --depth 3 --phi relu --inputs X.npy --out K.npy --json
@@ -76,14 +76,14 @@ def kernel_cmd(kind: str, depth: int, phi: str, inputs: str, inputs2: str | None
     x2 = None if inputs2 is None else _load(inputs2)
     t0 = time.perf_counter()
     K = compute_kernel(kind, depth, phi, x1, x2, _floats(weight_std, "--weight-std"), _floats(bias_std, "--bias-std"),
-                       preset_name)
+                       param_name)
     seconds = time.perf_counter() - t0
     if out is not None:
         with atomic_open(Path(out), "wb") as f:
             np.save(f, K)
         info(f"wrote {out}")
     summary: dict[str, Any] = {
-        "kind": kind, "depth": depth, "phi": phi, "preset": preset_name, "shape": list(K.shape),
+        "kind": kind, "depth": depth, "phi": phi, "parametrization": param_name, "shape": list(K.shape),
         "mean_diag": float(np.mean(np.diag(K))) if x2 is None else None, "max_abs": float(np.abs(K).max()),
         "min_eigenvalue": float(np.linalg.eigvalsh(K).min()) if x2 is None and K.shape[0] <= 4000 else None,
         "seconds": seconds, "out": out,

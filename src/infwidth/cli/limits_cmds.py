@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import numpy as np
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli._common import info, json_option, load_array, print_json, print_table
 from infwidth.errors import InfwidthError
-from infwidth.limits.mlp_limit import compute_mlp_limit
 
 
 @cli.group()
@@ -25,63 +26,124 @@ def _floats(text: str | None, name: str) -> list[float] | None:
         raise InfwidthError(f'{name} must be comma-separated numbers like "1,-1,0.5", got {text!r}.') from e
 
 
+def _routine_data(steps: int | None, xs: str | None, ys: str | None, inputs: str | None, targets: str | None,
+                  loss: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (N, d), targets) from --inputs/--targets files, --xs/--ys lists, or random +-1 scalars."""
+    if inputs is not None or targets is not None:
+        if inputs is None or targets is None or xs is not None or ys is not None:
+            raise InfwidthError("give --inputs X.npy together with --targets Y.npy (and not --xs/--ys).")
+        X, Y = load_array(inputs, "--inputs"), load_array(targets, "--targets")
+        X = X.reshape(X.shape[0], -1) if X.ndim > 1 else X[:, None]
+        if Y.shape[0] != X.shape[0]:
+            raise InfwidthError(f"--targets has {Y.shape[0]} rows but --inputs has {X.shape[0]}; give one target "
+                                "per input.")
+        return X.astype(np.float64), Y
+    rng = np.random.default_rng(seed)
+    if steps is None and xs is None:
+        raise InfwidthError("give --steps T (random +-1 data), --xs/--ys, or --inputs/--targets.")
+    xv = _floats(xs, "--xs") or rng.choice([-1.0, 1.0], steps or 1).tolist()
+    yv = _floats(ys, "--ys") or (rng.integers(0, 2, len(xv)).tolist() if loss == "xent"
+                                 else rng.choice([-1.0, 1.0], len(xv)).tolist())
+    T = len(xv) if steps is None else steps
+    if len(xv) < T or len(yv) < T:
+        raise InfwidthError(f"--xs and --ys need at least --steps = {T} values, got {len(xv)} and {len(yv)}.")
+    return np.array(xv[:T])[:, None], np.array(yv[:T])
+
+
 @limit.command("mlp")
 @click.option("--depth", type=int, default=1, show_default=True, help="Number of hidden layers L >= 1.")
-@click.option("--phi", default="tanh", show_default=True, help="identity|square|tanh|relu|gelu.")
-@click.option("--steps", type=int, required=True, help="Number of SGD steps T (batch size 1).")
-@click.option("--xs", help='Training inputs xi_0..xi_{T-1}, e.g. "1,-1,1" (default: random +-1).')
-@click.option("--ys", help='Targets y_0..y_{T-1} (default: random +-1).')
-@click.option("--lr", type=float, default=1.0, show_default=True, help="Learning rate eta.")
-@click.option("--loss", type=click.Choice(["mse", "logistic"]), default="mse", show_default=True,
-              help="mse: 1/2 (f - y)^2; logistic: log(1 + exp(-y f)).")
+@click.option("--phi", default="tanh", show_default=True, help="identity|square|relu|tanh|gelu|erf (or an alias).")
+@click.option("--steps", type=int, help="SGD steps T (default: one pass over the data, N // batch).")
+@click.option("--xs", help='Scalar training inputs, e.g. "1,-1,1" (default: random +-1).')
+@click.option("--ys", help="Their targets (default: random +-1; class indices for --loss xent).")
+@click.option("--inputs", type=click.Path(dir_okay=False), help="(N, d) training inputs, .npy (rows flattened).")
+@click.option("--targets", type=click.Path(dir_okay=False),
+              help="(N,) or (N, d_out) targets, .npy (class indices 0..K-1 for --loss xent).")
+@click.option("--eval-inputs", type=click.Path(dir_okay=False), help='(E, d) held-out inputs, .npy: adds "f_eval".')
+@click.option("--eval-xs", "eval_xs", help='Scalar held-out inputs, e.g. "0.5,-2": adds "f_eval".')
+@click.option("--eval-every", type=int, default=1, show_default=True, help="Report f_eval every this many steps.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Minibatch size B.")
+@click.option("--order", type=click.Choice(["sequential", "shuffle"]), default="sequential", show_default=True,
+              help="Data order: in the given order (cycling), or a fresh permutation per epoch (--seed).")
+@click.option("--lr", type=float, default=1.0, show_default=True, help="Learning rate eta (LR = eta n^-c).")
+@click.option("--loss", type=click.Choice(["mse", "logistic", "xent"]), default="mse", show_default=True,
+              help="mse: 1/2 |f - y|^2; logistic: log(1 + exp(-y f)); xent: softmax cross-entropy.")
+@click.option("--d-out", "d_out", type=int, help="Outputs (default: target columns; classes for xent).")
+@click.option("--bias", is_flag=True, help="Trainable biases (initialized at 0).")
+@click.option("--residual", is_flag=True, help="Residual blocks x^l = x^{l-1} + phi(h^l) for l >= 2.")
 @click.option("--decoupled", is_flag=True, help="Partially decoupled backprop (TP4 Section 6.2).")
 @click.option("--backend", type=click.Choice(["auto", "linear", "polynomial", "particles"]), default="auto",
               show_default=True, help="auto: linear for identity, polynomial for square, particles otherwise.")
 @click.option("--particles", type=int, default=200_000, show_default=True, help="Particles (particle backend).")
 @click.option("--replicas", type=int, default=16, show_default=True,
               help="Independent particle groups used for standard errors.")
+@click.option("--samples", type=int, help="Kernel regime: Monte Carlo draws of the random f_0 (default: exact for "
+              "mse, 512 otherwise).")
 @click.option("--parametrization", "param_name", default="mup", show_default=True,
               help="Preset parametrization (mup, mfp, ntp, sp, ...); or give --a/--b/--c.")
 @click.option("--a", "a", help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')
 @click.option("--b", "b", help="Init exponents b_1..b_{L+1}.")
 @click.option("--c", "c", help="LR exponent c (or one per layer).")
-@click.option("--eval-xs", "eval_xs", help='Held-out inputs; adds "f_eval" [t][e] (t = 0..T) to the output.')
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random data and particles.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random data, order and sampling.")
 @click.option("--budget", type=float, default=2e7, show_default=True,
               help="Polynomial backend cost limit (monomial products) before it refuses.")
 @json_option
-def limit_mlp(depth: int, phi: str, steps: int, xs: str | None, ys: str | None, lr: float, loss: str,
-              decoupled: bool, backend: str, particles: int, replicas: int, param_name: str, a: str | None,
-              b: str | None, c: str | None, eval_xs: str | None, seed: int, budget: float, as_json: bool) -> None:
-    """Infinite-width limit of SGD on an L-hidden-layer MLP (input dim 1, output dim 1).
+def limit_mlp(depth: int, phi: str, steps: int | None, xs: str | None, ys: str | None, inputs: str | None,
+              targets: str | None, eval_inputs: str | None, eval_xs: str | None, eval_every: int, batch: int,
+              order: str, lr: float, loss: str, d_out: int | None, bias: bool, residual: bool, decoupled: bool,
+              backend: str, particles: int, replicas: int, samples: int | None, param_name: str, a: str | None,
+              b: str | None, c: str | None, seed: int, budget: float, as_json: bool) -> None:
+    """Infinite-width limit of minibatch SGD on an L-hidden-layer MLP, whatever the regime.
 
-    Prints f_t (the limit logit on the t-th training input before the t-th update), the loss
-    and standard errors (0 for exact backends).
+    Feature learning (muP): the Tensor Program limit, deterministic (stderr: numerical error). Kernel regime
+    (ntp, sp_stable): kernel gradient descent from the random Gaussian-process f_0, reported as its mean, its
+    standard deviation over f_0 (sd) and the numerical error of the mean. Unstable or trivial: an error.
 
-    Example: infwidth limit mlp --depth 2 --phi tanh --steps 5 --xs "1,-1,1,-1,1" --ys "1,1,-1,-1,1" --json
+    Example: infwidth limit mlp --depth 2 --phi tanh --inputs X.npy --targets Y.npy --loss xent --batch 8 --json
     """
+    from infwidth.arch import MLPSpec, Routine, limit_of
     from infwidth.cli.parametrization_cmds import resolve_parametrization
 
-    if steps < 1:
-        raise InfwidthError(f"--steps must be >= 1, got {steps}.")
-    rng = np.random.default_rng(seed)
-    xv = _floats(xs, "--xs") or rng.choice([-1.0, 1.0], steps).tolist()
-    yv = _floats(ys, "--ys") or rng.choice([-1.0, 1.0], steps).tolist()
-    if len(xv) < steps or len(yv) < steps:
-        raise InfwidthError(f"--xs and --ys need at least --steps = {steps} values, got {len(xv)} and {len(yv)}.")
-    xv, yv = xv[:steps], yv[:steps]
-    if loss == "logistic" and any(y not in (-1.0, 1.0) for y in yv):
-        raise InfwidthError("--loss logistic needs targets --ys in {+1, -1}.")
+    for name, v in (("--steps", steps), ("--batch", batch), ("--eval-every", eval_every), ("--d-out", d_out),
+                    ("--particles", particles), ("--replicas", replicas), ("--samples", samples)):
+        if v is not None and v < 1:
+            raise InfwidthError(f"{name} must be a positive integer, got {v}.")
+    if particles < 2 * replicas or replicas < 2:
+        raise InfwidthError(f"need --replicas >= 2 and --particles >= 2 * replicas, got {particles} and {replicas}.")
+    if not (np.isfinite(budget) and budget > 0):
+        raise InfwidthError(f"--budget must be a finite number > 0, got {budget}.")
+    X, Y = _routine_data(steps, xs, ys, inputs, targets, loss, seed)
+    if eval_inputs is not None and eval_xs is not None:
+        raise InfwidthError("give --eval-inputs or --eval-xs, not both.")
+    E = load_array(eval_inputs, "--eval-inputs").reshape(-1, X.shape[1]) if eval_inputs else \
+        (None if eval_xs is None else np.array(_floats(eval_xs, "--eval-xs"))[:, None])
+    if E is not None and E.shape[1] != X.shape[1]:
+        raise InfwidthError(f"held-out inputs have {E.shape[1]} features but --inputs have {X.shape[1]}.")
+    if steps is None and X.shape[0] < batch:
+        raise InfwidthError(f"--batch {batch} is larger than the {X.shape[0]} training examples.")
+    routine = Routine(X, Y, loss=loss, lr=lr, batch_size=batch, steps=steps, order=order, seed=seed,
+                      eval_inputs=E, eval_every=eval_every)
+    classes = int(np.max(routine.targets)) + 1 if loss == "xent" else routine.targets.shape[1]
+    spec = MLPSpec(depth, d_in=X.shape[1], d_out=d_out or max(classes, 2 if loss == "xent" else 1), phi=phi,
+                   bias=bias, residual=residual, decoupled_backprop=decoupled)
     p = resolve_parametrization(None if (a or b) else param_name, depth, a, b, c)
-    out = compute_mlp_limit(depth, phi, xv, yv, lr, loss, decoupled, backend, particles, replicas, seed,
-                            param=p, budget=budget, eval_xs=_floats(eval_xs, "--eval-xs"))
+    res = limit_of(spec, p, routine, backend=backend, particles=particles, replicas=replicas, seed=seed,
+                   budget=budget, samples=samples)
     if as_json:
-        print_json(out)
+        print_json(res.to_json())
         return
-    rows = [[str(t), f"{xv[t]:g}", f"{yv[t]:g}", f"{out['f'][t]:.6g}", f"{out['stderr'][t]:.2g}",
-             f"{out['loss'][t]:.6g}"] for t in range(steps)]
-    print_table(f"infinite-width limit ({out['backend']} backend, {out['seconds']:.2f} s)",
-                ["t", "xi_t", "y_t", "f_t(xi_t)", "stderr", "loss"], rows)
+    _print_limit(res, routine)
+
+
+def _print_limit(res: Any, routine: Any) -> None:
+    """The table of ``infwidth limit mlp``: per step the loss and the first example's first logit."""
+    rows = [[str(t), f"{res.loss[t]:.6g}", f"{res.loss_stderr[t]:.2g}", f"{res.f[t, 0, 0]:.6g}",
+             f"{res.f_std[t, 0, 0]:.3g}", f"{res.f_stderr[t, 0, 0]:.2g}"] for t in range(routine.n_steps)]
+    what = f"{res.regime}, {res.method}" + (f" {res.kernel}" if res.kernel else "")
+    print_table(f"infinite-width limit ({what}, {res.seconds:.2f} s)",
+                ["t", "E[loss]", "stderr", "E[f_t] (example 0, output 0)", "sd over f_0", "stderr"], rows)
+    if res.note:
+        info(f"note: {res.note}")
 
 
 @limit.command("compare")

@@ -107,7 +107,7 @@ def test_kernel_regime_prints_the_random_f0_honestly(capsys: pytest.CaptureFixtu
     (["--steps", "2", "--batch", "0"], "positive"),
     (["--steps", "2", "--batch", "5"], "batch size"),
     (["--steps", "2", "--loss", "xent", "--ys", "0.5,1", "--xs", "1,2"], "class index"),
-    (["--inputs", "missing.npy", "--targets", "missing.npy"], "cannot read"),
+    (["--inputs", "missing.npy", "--targets", "missing.npy"], "does not exist"),
     (["--steps", "2", "--residual"], "depth >= 2"),
 ])
 def test_errors_exit_2_with_one_sentence(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,10 +14,18 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
 )
 
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Run even when the resource estimate (memory, time) says it will not fit; experiments: also "
+    "replace finished results in the output folder.",
+)
+
 
 def print_json(obj: Any) -> None:
-    """Print ``obj`` as one JSON document on stdout."""
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    """Print ``obj`` as one standard JSON document on stdout (NaN/inf -> null: ``infwidth.io.json_safe``)."""
+    from infwidth.io import dumps
+
+    click.echo(dumps(obj))
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -38,17 +45,3 @@ def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
 
-
-def load_array(path: str, option: str) -> Any:
-    """A numeric .npy array given on the command line (InfwidthError for a missing, unreadable or empty file)."""
-    import numpy as np
-
-    from infwidth.errors import InfwidthError
-
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise InfwidthError(f"{option}: cannot read {path} as a .npy array ({e}); save it with numpy.save.") from None
-    if not isinstance(arr, np.ndarray) or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
-        raise InfwidthError(f"{option}: {path} must hold a non-empty numeric array.")
-    return arr

@@ -155,7 +155,7 @@ CASES: list[tuple[str, str]] = [
     ("limit mlp --steps 2 --batch 5", "batch larger than the data"),
     ("limit mlp --steps 2 --residual", "residual blocks at depth 1"),
     ("limit mlp --steps 2 --samples 1", "one Monte Carlo sample (no spread)"),
-    ("limit mlp --inputs {BIG_NPY} --targets {BIG_NPY} --parametrization ntp --depth 2", "60000 points: kernel too big"),
+    ("limit mlp --inputs {BIG_NPY} --targets {BIG_NPY} --parametrization ntp --depth 2", "60000 points: too big"),
     ("kernel --kind ntk --parametrization mup --depth 2 --inputs {OK_NPY}", "mup has no kernel limit"),
     ("limit compare --widths abc", "not integers"),
     ("limit compare --widths 0", "zero width"),

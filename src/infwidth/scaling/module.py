@@ -112,7 +112,7 @@ def plan(model: nn.Module, base: nn.Module | Mapping[str, Sequence[int]], parame
          gauge: str = "multipliers") -> ScalingTable:
     """Build the side table for ``model`` against a base model (or base shapes).
 
-    Inputs: target model, base model/shapes, parametrization (sp/ntk/mup/mf), optimizer
+    Inputs: target model, base model/shapes, parametrization (sp/ntp/mup/mfp or an alias), optimizer
     (sgd/adam/adafactor), alignment (full/none), role overrides (glob -> role), gauge.
     Output: a ``ScalingTable``. Pure: does not modify the model.
     """

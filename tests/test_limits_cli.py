@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from _cli import run_cli
 from infwidth.arch import Routine
 from infwidth.cli import cli, main
-from infwidth.limits.linear_mup import LinearMuP, corollary_6_2
+from infwidth.limits.linear_network import LinearMuP, corollary_6_2
 
 
 def _run(*args: str) -> dict:  # type: ignore[type-arg]

@@ -5,7 +5,7 @@
   :func:`run_polynomial` (exact, polynomial programs), :func:`run_particles` (Monte Carlo);
 * :mod:`~infwidth.limits.builders` -- :func:`tensor_program`: a training routine on an MLPSpec as a program
   (Algorithm 1, step 1);
-* :mod:`~infwidth.limits.linear_mup` -- the linear 1-hidden-layer muP limit as a torch module.
+* :mod:`~infwidth.limits.linear_network` -- the linear 1-hidden-layer muP limit as a torch module.
 """
 
 from infwidth.limits._engine import LimitResult

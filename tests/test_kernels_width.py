@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from infwidth.arch import MLPSpec, Routine, limit_of
+from infwidth.arch import MLPSpec, Routine
 from infwidth.errors import InfwidthError
 from infwidth.kernels import kernel, kernel_gd, kernel_limit, kernel_recursion, layer_exponents, tangent_kernel
+from infwidth.limits import limit_of
 from infwidth.nn import AbcMLP, train
 from infwidth.parametrization import AbcParametrization, classify, mup, ntp, sp, sp_stable
 

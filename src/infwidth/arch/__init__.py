@@ -3,7 +3,7 @@
 * :class:`Activation` / :func:`activation` -- the one activation registry;
 * :class:`MLPSpec` -- depth, dimensions, phi, bias, residual blocks, per-layer constants;
 * :class:`Routine` -- the training routine (data, loss, learning rate, batch size, steps, order);
-* :func:`limit_of` -> :class:`TrainingLimit` -- the infinite-width limit of a routine, whatever the regime.
+* :class:`TrainingLimit` -- what ``infwidth.limits.limit_of(spec, param, routine)`` returns.
 
 Readings: ``infwidth.nn.AbcMLP(spec, param, width)`` (and ``infwidth.nn.train(net, routine)``),
 ``infwidth.limits.tensor_program(spec, param, routine)``, ``infwidth.kernels.kernel(spec, param)``.
@@ -14,7 +14,7 @@ Readings: ``infwidth.nn.AbcMLP(spec, param, width)`` (and ``infwidth.nn.train(ne
 """
 
 from infwidth.arch.activations import ACTIVATIONS, Activation, activation, names, polynomial_activation
-from infwidth.arch.limit import TrainingLimit, limit_of
+from infwidth.arch.limit import TrainingLimit
 from infwidth.arch.routine import LOSSES, ORDERS, Routine
 from infwidth.arch.spec import MLPSpec
 
@@ -27,7 +27,6 @@ __all__ = [
     "Routine",
     "TrainingLimit",
     "activation",
-    "limit_of",
     "names",
     "polynomial_activation",
 ]

@@ -1,30 +1,20 @@
-"""The infinite-width limit of a training routine, whatever the regime: ``limit_of(spec, param, routine)``.
+"""The infinite-width limit of a training routine as data: :class:`TrainingLimit`.
 
-Dynamical Dichotomy (TP4 Corollary 3.9): a nontrivial stable parametrization either learns features --
-its limit is computed from the Tensor Program of the routine (:func:`infwidth.limits.tensor_program`,
-executed exactly or by particles) and is deterministic -- or is in the kernel regime -- its limit is
-kernel gradient descent (Eq. (9), :func:`infwidth.kernels.kernel_limit`), driven by the random initial
-function f_0, a Gaussian process when a_{L+1} + b_{L+1} = 1/2. :func:`limit_of` classifies once and
-dispatches; unstable and trivial parametrizations get an InfwidthError. The result is a
-:class:`TrainingLimit`: the mean of lim f_t, its spread over the limit's own randomness (the GP f_0; zero in
-feature learning) and the numerical standard error of the mean (particles / Monte Carlo; zero when exact).
-The library prints nothing; ``TrainingLimit.to_json`` is what the CLI prints.
+What ``infwidth.limits.limit_of(spec, param, routine)`` returns, whatever the regime: the mean of lim f_t,
+its spread over the limit's own randomness (the Gaussian-process f_0 of the kernel regime; zero in feature
+learning, where the limit is deterministic) and the numerical standard error of the mean (particles or Monte
+Carlo; zero when exact). The library prints nothing; ``TrainingLimit.to_json`` is what the CLI prints.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from infwidth.arch.routine import Routine
-from infwidth.arch.spec import MLPSpec
 from infwidth.errors import InfwidthError
-
-BACKENDS = ("auto", "linear", "polynomial", "particles")
 
 
 @dataclass
@@ -110,64 +100,3 @@ def _none_for_nan(x: Any) -> Any:
     if isinstance(x, list):
         return [_none_for_nan(v) for v in x]
     return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
-def limit_of(spec: MLPSpec, param: Any, routine: Routine, *, backend: str = "auto", particles: int = 200_000,
-             replicas: int = 16, seed: int = 0, budget: float = 2e7, samples: int | None = None) -> TrainingLimit:
-    """The infinite-width limit of ``routine`` on ``AbcMLP(spec, param, n)`` (module docstring).
-
-    Feature learning: ``backend`` "auto" (linear for linear phi, polynomial for polynomial phi -- falling back to
-    particles past ``budget`` monomial products, noted in ``note`` -- particles otherwise), "linear",
-    "polynomial" or "particles" (``particles``, ``replicas``, ``seed``). Kernel regime: ``samples`` Monte Carlo
-    draws of f_0 (default: exact mean and variance for mse, 512 draws otherwise; ``seed``).
-    Raises InfwidthError for unstable or trivial parametrizations and for mismatched spec/param/routine.
-    """
-    from infwidth.parametrization import classify
-
-    spec.check(param)
-    routine.check(spec)
-    if backend not in BACKENDS:
-        raise InfwidthError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    cl = classify(param)
-    if not cl.stable:
-        raise InfwidthError(f"parametrization {param.describe()} is unstable ({'; '.join(cl.failed_conditions)}): "
-                            "its training blows up as the width grows, so it has no limit (TP4 Theorem 3.3).")
-    if cl.kernel_regime:
-        if spec.decoupled_backprop:
-            raise InfwidthError("decoupled backprop applies to feature-learning limits only, not the kernel regime.")
-        from infwidth.kernels import kernel_limit
-
-        return kernel_limit(spec, param, routine, samples=samples, seed=seed)
-    if not cl.feature_learning:
-        raise InfwidthError(f"parametrization {param.describe()} has a trivial limit (the function does not move "
-                            "as n -> infinity); pick a nontrivial one, e.g. mup.")
-    return _feature_learning_limit(spec, param, routine, backend, particles, replicas, seed, budget)
-
-
-def _feature_learning_limit(spec: MLPSpec, param: Any, routine: Routine, backend: str, particles: int,
-                            replicas: int, seed: int, budget: float) -> TrainingLimit:
-    from infwidth.limits import run_linear, run_particles, run_polynomial, tensor_program
-
-    t0 = time.perf_counter()
-    b = tensor_program(spec, param, routine)
-    choice = {"linear": "linear", "polynomial": "polynomial"}.get(spec.activation.kind, "particles") \
-        if backend == "auto" else backend
-    note = ""
-    if choice == "linear":
-        r = run_linear(b.program)
-    elif choice == "polynomial":
-        try:
-            r = run_polynomial(b.program, budget=budget)
-        except InfwidthError as e:
-            if backend != "auto" or "budget" not in str(e):
-                raise
-            note = f"{e} Fell back to particles."
-            r = run_particles(b.program, particles=particles, replicas=replicas, seed=seed)
-    else:
-        r = run_particles(b.program, particles=particles, replicas=replicas, seed=seed)
-    val, se = b.collect(r.values), b.collect(r.stderr)
-    zeros = np.zeros_like(val["f"])
-    f_eval, f_eval_se = val.get("f_eval"), se.get("f_eval")
-    return TrainingLimit("feature learning", r.backend, val["f"], zeros, se["f"], val["loss"], se["loss"],
-                         b.eval_steps, f_eval, None if f_eval is None else np.zeros_like(f_eval), f_eval_se,
-                         None, False, note, time.perf_counter() - t0)

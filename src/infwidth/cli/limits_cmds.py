@@ -111,9 +111,10 @@ def limit_mlp(depth: int, phi: str, steps: int | None, xs: tuple[float, ...] | N
 
     Example: infwidth limit mlp --depth 2 --phi tanh --inputs X.npy --targets Y.npy --loss xent --batch 8 --json
     """
-    from infwidth.arch import MLPSpec, Routine, limit_of
+    from infwidth.arch import MLPSpec, Routine
     from infwidth.cli.parametrization_cmds import resolve_parametrization
     from infwidth.io import load_array
+    from infwidth.limits import limit_of
 
     p = resolve_parametrization(None if (a or b) else param_name, depth, a, b, c)
     X, Y = _routine_data(steps, xs, ys, inputs, targets, loss, seed)
@@ -160,7 +161,7 @@ def _print_limit(res: Any, routine: Any) -> None:
              f"{res.f_std[t, 0, 0]:.3g}", f"{res.f_stderr[t, 0, 0]:.2g}"] for t in range(routine.n_steps)]
     what = f"{res.regime}, {res.method}" + (f" {res.kernel}" if res.kernel else "")
     print_table(f"infinite-width limit ({what}, {res.seconds:.2f} s)",
-                ["t", "E[loss]", "stderr", "E[f_t] (example 0, output 0)", "sd over f_0", "stderr"], rows)
+                ["t", "mean loss", "stderr", "mean f_t (example 0, output 0)", "sd over f_0", "stderr"], rows)
     if res.note:
         info(f"note: {res.note}")
 

@@ -1,6 +1,6 @@
 """A computed infinite-width limit against finite-width networks of growing width.
 
-The limit comes from ``infwidth.arch.limit_of`` (Tensor Programs engine for feature-learning
+The limit comes from ``infwidth.limits.limit_of`` (Tensor Programs engine for feature-learning
 parametrizations, kernel gradient descent from the random f_0 for kernel-regime ones: its rows carry the
 limit's own spread ``f_std``); the finite networks are
 ``AbcMLP``s in the same parametrization and constants, trained by the same SGD (batch 1) on the
@@ -52,7 +52,8 @@ def _finite_runs(cfg: CompareConfig, spec: Any, p: Any, routine: Any, width: int
 
 def run(cfg: CompareConfig) -> dict[str, Any]:
     """Compute the limit and the finite-width ensembles; return (and optionally write) the results."""
-    from infwidth.arch import MLPSpec, Routine, limit_of
+    from infwidth.arch import MLPSpec, Routine
+    from infwidth.limits import limit_of
     from infwidth.parametrization import classify, preset
 
     p = preset(cfg.param, cfg.depth)

@@ -125,7 +125,7 @@ def kernel(spec: MLPSpec, param: AbcParametrization) -> MLPKernel:
     """The limit kernels of ``AbcMLP(spec, param, n)``; InfwidthError unless ``param`` is in the kernel regime.
 
     A feature-learning parametrization (muP) has no kernel limit: its limit is a Tensor Program
-    (``infwidth.arch.limit_of``); its tangent kernel at initialization is :func:`tangent_kernel`.
+    (``infwidth.limits.limit_of``); its tangent kernel at initialization is :func:`tangent_kernel`.
     """
     cl = classify(param)
     name = param.name or "this parametrization"
@@ -160,7 +160,7 @@ def kernel_limit(spec: MLPSpec, param: AbcParametrization, routine: Routine, sam
     cl = classify(param)
     if cl.regime != "kernel":
         raise InfwidthError(f"{param.describe()} is {cl.regime}, not a nontrivial stable kernel-regime "
-                            "parametrization (r > 0); use infwidth.arch.limit_of, which picks the right limit.")
+                            "parametrization (r > 0); use infwidth.limits.limit_of, which picks the right limit.")
     k = kernel(spec, param)
     pts = routine.inputs if routine.eval_inputs is None else np.vstack([routine.inputs, routine.eval_inputs])
     cov_t, K_t = k(pts)

@@ -128,13 +128,12 @@ def kernel(spec: MLPSpec, param: AbcParametrization) -> MLPKernel:
     (``infwidth.limits.limit_of``); its tangent kernel at initialization is :func:`tangent_kernel`.
     """
     cl = classify(param)
-    name = param.name or "this parametrization"
     if cl.stable and cl.feature_learning:
-        raise InfwidthError(f"{name} ({param.describe()}) learns features (r = 0), so it has no kernel limit: its "
+        raise InfwidthError(f"{param.describe()} learns features (r = 0), so it has no kernel limit: its "
                             "infinite-width training is a Tensor Program (infwidth limit mlp); use a kernel-regime "
                             "parametrization such as ntp or sp_stable for NNGP/NTK limits.")
     if cl.stable and not cl.kernel_regime:
-        raise InfwidthError(f"{name} ({param.describe()}) has a trivial limit (f does not move), so it has no "
+        raise InfwidthError(f"{param.describe()} has a trivial limit (f does not move), so it has no "
                             "kernel limit; pick a nontrivial parametrization.")
     return tangent_kernel(spec, param)
 

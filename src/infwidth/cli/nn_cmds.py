@@ -16,9 +16,9 @@ DTYPES = {"float32": "float32", "float64": "float64"}
 
 
 def _check_phi(name: str) -> None:
-    from infwidth.nn.mlp import resolve_activation
+    from infwidth.arch import activation
 
-    resolve_activation(name)
+    activation(name)
 
 
 PHI = o.Spec(_check_phi, "activation", "relu")

@@ -247,7 +247,7 @@ def plan(model: nn.Module, base: Base, parametrization: str = "mup", optimizer: 
     """Build the side table for ``model`` against a base model (or base shapes). Pure.
 
     Inputs: target model; base model of the same code at the base width (or canonical name ->
-    shape; then no init targets); parametrization sp/ntk/mup/mf; optimizer sgd/adam/adafactor;
+    shape; then no init targets); parametrization sp/ntp/mup/mfp or an alias; optimizer sgd/adam/adafactor;
     alignment full/none; role overrides (glob -> role); gauge mup/absorbed/multipliers; ``delta``
     a third width revealing width dims; ``attention`` "1/sqrt(d)" (keep) or "1/d" (muP, TP5;
     ``base_head_dim`` needed for modules calling F.scaled_dot_product_attention themselves);

@@ -70,7 +70,7 @@ def scaled_optimizer(model: nn.Module, base: nn.Module, parametrization: str, op
                      lr: float) -> torch.optim.Optimizer:
     """Scale ``model`` against ``base`` (unless ``sp-global``) and build its optimizer with per-layer groups.
 
-    parametrization: sp, ntk, mup, mf or sp-global; optimizer: adam, adam-atan2 or sgd.
+    parametrization: sp, ntp, mup, mfp (or an alias such as ntk, mf) or sp-global; optimizer: adam, adam-atan2 or sgd.
     """
     if parametrization == "sp-global":
         groups: list[dict[str, Any]] = [{"params": list(model.parameters()), "lr": lr}]

@@ -12,7 +12,7 @@ from infwidth.arch import activation
 from infwidth.kernels import dual, nngp, ntk
 
 try:  # test-only peer, installed by scripts/test.sh (neural-tangents --no-deps, jax/jaxlib 0.4.30)
-    from infwidth.testing import neural_tangents_stax
+    from infwidth.peers import neural_tangents_stax
 
     stax = neural_tangents_stax()
     import jax

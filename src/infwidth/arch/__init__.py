@@ -2,10 +2,11 @@
 
 * :class:`Activation` / :func:`activation` -- the one activation registry;
 * :class:`MLPSpec` -- depth, dimensions, phi, bias, residual blocks, per-layer constants;
-* :class:`Routine` -- the training routine (data, loss, learning rate, batch size, steps, order).
+* :class:`Routine` -- the training routine (data, loss, learning rate, batch size, steps, order);
+* :class:`TrainingLimit` -- what ``infwidth.limits.limit_of(spec, param, routine)`` returns.
 
-Readings: ``infwidth.nn.AbcMLP(spec, param, width)``, ``infwidth.limits.program(spec, param, routine)``,
-``infwidth.kernels.kernel(spec, param)``.
+Readings: ``infwidth.nn.AbcMLP(spec, param, width)`` (and ``infwidth.nn.train(net, routine)``),
+``infwidth.limits.tensor_program(spec, param, routine)``, ``infwidth.kernels.kernel(spec, param)``.
 
 >>> from infwidth.arch import MLPSpec
 >>> MLPSpec(2, d_in=16, d_out=3, phi="tanh", bias=True).describe()
@@ -13,6 +14,7 @@ Readings: ``infwidth.nn.AbcMLP(spec, param, width)``, ``infwidth.limits.program(
 """
 
 from infwidth.arch.activations import ACTIVATIONS, Activation, activation, names, polynomial_activation
+from infwidth.arch.limit import TrainingLimit
 from infwidth.arch.routine import LOSSES, ORDERS, Routine
 from infwidth.arch.spec import MLPSpec
 
@@ -23,6 +25,7 @@ __all__ = [
     "MLPSpec",
     "ORDERS",
     "Routine",
+    "TrainingLimit",
     "activation",
     "names",
     "polynomial_activation",

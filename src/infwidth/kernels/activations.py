@@ -187,3 +187,21 @@ def dual_diag(nl: Activation, s: Tensor) -> Tensor:
     z, w = _hermite(NODES, s.dtype, s.device)
     vals = nl.torch(torch.sqrt(torch.clamp(flat, min=0.0))[:, None] * z[None, :]) ** 2
     return (vals * w).sum(-1).reshape(s.shape)
+
+
+def dual_mean(nl: Activation, s: Tensor) -> Tensor:
+    """E[phi(u)] for u ~ N(0, s), shape of s (the mean a residual stream carries, see kernels/mlp.py).
+
+    Closed forms: relu sqrt(s / (2 pi)), square s, identity and erf 0 (odd); otherwise 360-node
+    1-D Gauss-Hermite quadrature (exact for polynomials up to degree 719).
+    """
+    flat = s.reshape(-1)
+    if nl.dual == "relu":
+        return torch.sqrt(torch.clamp(s, min=0.0) / (2 * math.pi))
+    if nl.dual == "square":
+        return s.clone()
+    if nl.dual in ("identity", "erf"):
+        return torch.zeros_like(s)
+    z, w = _hermite(MEHLER_NODES, s.dtype, s.device)
+    vals = nl.torch(torch.sqrt(torch.clamp(flat, min=0.0))[:, None] * z[None, :])
+    return (vals * w).sum(-1).reshape(s.shape)

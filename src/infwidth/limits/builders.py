@@ -429,7 +429,7 @@ def tensor_program(spec: MLPSpec, param: AbcParametrization, routine: Routine) -
     """The Tensor Program of ``routine`` (minibatch SGD) on ``AbcMLP(spec, param, n)``.
 
     Raises InfwidthError if the spec, parametrization and routine do not fit together, KernelRegimeError
-    in the kernel regime (use :func:`infwidth.kernels.kernel` / ``infwidth.arch.limit_of``).
+    in the kernel regime (use :func:`infwidth.kernels.kernel` / ``infwidth.limits.limit_of``).
     """
     spec.check(param)
     routine.check(spec)

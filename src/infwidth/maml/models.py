@@ -2,7 +2,7 @@
 
 * :class:`MupLinear1LP` -- the 1-hidden-layer linear muP network, infinite width (``width=None``: the
   width-(d + d_o) network with "diagonal" initialization, TP4 Corollary 6.2 / Section 6.1) or width n
-  (a random projection of it), built on :class:`infwidth.limits.linear_mup.LinearMuP`. TP4's runs
+  (a random projection of it), built on :class:`infwidth.limits.linear_network.LinearMuP`. TP4's runs
   also use a hidden-layer bias multiplied by ``bias_alpha`` and initialized at 0; it is exactly an
   extra constant input coordinate equal to ``bias_alpha`` whose first-layer column starts at 0.
 * :class:`MupMLP1` -- a finite width-n 1-hidden-layer muP MLP with any activation of :mod:`infwidth.arch`,
@@ -18,7 +18,7 @@ import torch
 
 from infwidth import arch
 from infwidth.errors import InfwidthError
-from infwidth.limits.linear_mup import LinearMuP
+from infwidth.limits.linear_network import LinearMuP
 
 
 class MupLinear1LP(LinearMuP):
@@ -28,7 +28,7 @@ class MupLinear1LP(LinearMuP):
     (diagonal scales of the limit's initialization); ``bias_alpha``: hidden-bias multiplier (0: none).
     The readout has no bias. ``seed`` draws the random projection of a finite width. With ``reduce`` (default)
     a width n > d + d_o network is stored exactly in d + d_o hidden coordinates
-    (:func:`infwidth.limits.linear_mup.reduced_projection`), so width 8192 costs what the limit costs.
+    (:func:`infwidth.limits.linear_network.reduced_projection`), so width 8192 costs what the limit costs.
     """
 
     def __init__(self, d_in: int, d_out: int, width: int | None = None, sigma_u: float = 1.0,

@@ -4,7 +4,7 @@ For each width n and seed, an :class:`AbcMLP` is trained by full-batch SGD (squa
 batch of Gaussian inputs for a few steps; the root-mean-square coordinate size of h^l_0, x^l_0, f_0,
 Delta h^l_t, Delta x^l_t, Delta W^l_t x^{l-1}_t and Delta f_t is recorded. For each quantity the
 slope of log2(size) against log2(n) is fitted by least squares over all (width, seed) points, with a
-95% t-interval, and compared with the exponent of :func:`infwidth.nn.exponents.predicted_exponents`.
+95% t-interval, and compared with the exponent of :func:`infwidth.nn.predicted_sizes.predicted_exponents`.
 A quantity passes when |measured - predicted| <= ``tol`` or the prediction lies in the 95% CI;
 it is "unclear" (counted as not passing) when the CI is wider than +-0.3.
 """
@@ -22,8 +22,8 @@ from torch import Tensor
 
 from infwidth.arch import Activation, MLPSpec, activation
 from infwidth.errors import InfwidthError
-from infwidth.nn.exponents import Quantity, predicted_exponents
 from infwidth.nn.mlp import AbcMLP
+from infwidth.nn.predicted_sizes import Quantity, predicted_exponents
 from infwidth.parametrization import AbcParametrization, classify
 from infwidth.parametrization.rational import fmt
 

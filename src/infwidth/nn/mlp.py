@@ -24,6 +24,7 @@ The forward pass and the weight gradients (outer products, Eq. (21)) are unchang
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +85,7 @@ class AbcMLP(nn.Module):
         super().__init__()
         if isinstance(spec, AbcParametrization):  # AbcMLP(param, width, d_in, d_out, phi=..., ...)
             pos = [v for v in (param, width, *legacy_dims) if v is not None]
-            if not pos or not all(isinstance(v, int) for v in pos):
+            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) for v in pos):
                 raise InfwidthError("call AbcMLP(spec, param, width) (or the older AbcMLP(param, width, d_in, ...)).")
             width, param = int(pos[0]), spec  # type: ignore[arg-type]
             spec = _legacy_spec(param, [int(v) for v in pos[1:]], legacy)  # type: ignore[arg-type]
@@ -94,7 +95,7 @@ class AbcMLP(nn.Module):
         if not isinstance(param, AbcParametrization) or width is None:
             raise InfwidthError("call AbcMLP(spec, param, width) with an MLPSpec, an AbcParametrization and a width.")
         spec.check(param)
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        if isinstance(width, bool) or not isinstance(width, (int, numbers.Integral)) or width < 1:
             raise InfwidthError(f"width must be an integer >= 1, got {width!r}.")
         L = param.depth
         self.spec, self.param, self.width = spec, param, int(width)

@@ -229,10 +229,10 @@ def width_cell(cfg: RealLimitConfig, spec: MLPSpec, routine: Routine, width: int
 
 def kernel_constants(spec: MLPSpec, kind: str) -> Any:
     """Recursion constants of the NTK (all layers, NTP) or of the readout-only kernel alpha_{L+1}^2 Phi^L."""
-    from infwidth.kernels.abc import abc_kernel_spec
+    from infwidth.kernels.abc import tangent_kernel
     from infwidth.kernels.mlp import LayerConstants
 
-    c = abc_kernel_spec(ntp(spec.depth), spec.activation, spec.d_in, alphas=spec.alphas, sigmas=spec.sigmas).consts
+    c = tangent_kernel(spec, ntp(spec.depth)).consts
     if kind == "ntk":
         return c
     L = spec.depth
@@ -240,39 +240,38 @@ def kernel_constants(spec: MLPSpec, kind: str) -> Any:
 
 
 def kernel_cell(cfg: RealLimitConfig, spec: MLPSpec, routine: Routine, data: TaskData, kind: str) -> dict[str, Any]:
-    """Kernel gradient descent on the routine's batches; learning rate chosen by validation accuracy."""
+    """Kernel gradient descent (Eq. (9), :func:`~infwidth.kernels.dynamics.kernel_gd`) from f_0 = 0 on the
+    routine's batches; learning rate chosen from ``kernel_lr_factors`` x ``lr`` by validation accuracy."""
     import torch
 
-    from infwidth.kernels.dynamics import kernel_sgd
+    from infwidth.kernels.dynamics import kernel_gd
     from infwidth.kernels.mlp import kernel_recursion
 
     t0, c0 = time.perf_counter(), time.process_time()
     consts = kernel_constants(spec, kind)
-    seq = routine.batches().reshape(-1)
-    xs = torch.as_tensor(data.x_train[seq])
-    def ntk(x1: Any, x2: Any) -> Any:
-        theta = kernel_recursion(x1, x2, spec.activation, consts)[1]
-        assert theta is not None
-        return theta
+    xs = torch.as_tensor(data.x_train)
 
-    k = {"train": ntk(xs, None)}
-    for name, x in (("val", data.x_val), ("test", data.x_test)):
-        k[name] = ntk(torch.as_tensor(x), xs)
-    y = torch.as_tensor(data.y_train[seq])
+    def gram(x_eval: np.ndarray) -> np.ndarray:
+        pts = torch.cat([xs, torch.as_tensor(x_eval)])
+        theta = kernel_recursion(pts, xs, spec.activation, consts)[1]
+        assert theta is not None
+        return theta.numpy()
+
+    val_routine = replace(routine, eval_inputs=data.x_val)
+    k_val = gram(data.x_val)
     best: tuple[float, float] | None = None
     for factor in cfg.kernel_lr_factors:
         lr = factor * cfg.lr
-        val = kernel_sgd(k["train"], y, lr, "mse", batch_size=cfg.batch, k_eval=k["val"]).f_eval
+        val = kernel_gd(k_val, replace(val_routine, lr=lr)).f_eval
         assert val is not None
-        acc = accuracy(val[-1, :, 0].numpy(), data.y_val)
+        acc = accuracy(val[0, -1, :, 0], data.y_val)
         if best is None or acc > best[0] + 1e-12:
             best = (acc, lr)
     assert best is not None
-    res = kernel_sgd(k["train"], y, best[1], "mse", batch_size=cfg.batch, k_eval=k["test"])
+    res = kernel_gd(gram(data.x_test), replace(routine, lr=best[1]))
     assert res.f_eval is not None
-    steps = routine.eval_steps()
-    return {"f_eval": res.f_eval[steps, :, 0].numpy().tolist(), "loss": res.loss.numpy().tolist(),
-            "eval_steps": steps, "lr": best[1], "val_accuracy": best[0],
+    return {"f_eval": res.f_eval[0, :, :, 0].tolist(), "loss": res.loss[0].tolist(),
+            "eval_steps": routine.eval_steps(), "lr": best[1], "val_accuracy": best[0],
             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 

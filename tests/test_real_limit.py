@@ -85,6 +85,13 @@ def test_cli_tiny_preset(tmp_path: Path) -> None:
     assert md.startswith("<!-- produced by: infwidth experiment real-limit --preset tiny")
     code, _, err = run_in_process(["experiment", "real-limit", "--preset", "tiny", "--out", str(out)], tmp_path)
     assert code == 2 and err.startswith("error:") and "--resume" in err
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "real_limit.png").write_bytes(b"finished")
+    code, _, err = run_in_process(["experiment", "real-limit", "--preset", "tiny", "--out", str(tmp_path / "new"),
+                                   "--results", str(res)], tmp_path)
+    assert code == 2 and err.startswith("error:") and "--force" in err, err
+    assert not (tmp_path / "new").exists() and (res / "real_limit.png").read_bytes() == b"finished"
 
 
 @pytest.mark.parametrize("args, words", [

@@ -85,6 +85,7 @@ def real_limit_cmd(preset: str, out: Path | None, results: Path | None, dataset:
     """
     from infwidth.experiments.real_limit import preset_config, run
     from infwidth.experiments.real_limit_report import claim_sentences
+    from infwidth.io import refuse_overwrite
     from infwidth.resources import check
 
     if classes is not None and (len(classes) != 2 or classes[0] == classes[1]):
@@ -93,10 +94,9 @@ def real_limit_cmd(preset: str, out: Path | None, results: Path | None, dataset:
                         widths=widths, seeds=seeds, steps=steps, batch=batch, lr=lr, particles=particles,
                         replicas=replicas)
     out = out if out is not None else Path("runs") / f"real-limit-{preset}"
-    if results is not None and not (resume or force):
-        clash = [n for n in OUTPUTS if (results / n).exists()]
-        if clash:
-            raise InfwidthError(f"{results} already holds {clash[0]}; pass --resume or --force to replace it.")
+    refuse_overwrite(out, ("checkpoint.json", *OUTPUTS), resume, force)
+    if results is not None:
+        refuse_overwrite(results, OUTPUTS, resume, force)
     check(estimate(cfg), force, "use a smaller --preset, fewer --steps, --particles or --widths")
     summary = run(cfg, out, resume=resume, force=force, data_dir=None if data_dir is None else str(data_dir),
                   progress=not as_json, command=_command(click.get_current_context().params, out))

@@ -142,7 +142,7 @@ def claim_sentences(summary: dict[str, Any]) -> list[str]:
         e = [r for r in summary["errors"] if r["model"] == c["model"]]
         first, last = e[0], e[-1]
         out.append(
-            f"{c['model']}: RMS distance of the test logits to the limit falls from {first['rms_error']:.3f} "
+            f"{c['model']}: RMS distance of the test logits to the limit goes from {first['rms_error']:.3f} "
             f"+- {first['rms_error_se']:.3f} (width {first['width']}) to {last['rms_error']:.3f} +- "
             f"{last['rms_error_se']:.3f} (width {last['width']}), log-log slope {c['error_slope']:.2f} (theory -1/2; "
             f"the limit's own particle error is {last['limit_rms_stderr']:.3f}); "

@@ -12,7 +12,7 @@ Readings of each model (an :class:`~infwidth.arch.MLPSpec`: depth L, activation 
 * ``ntk`` / ``nngp``: kernel gradient descent (Eq. (9)) with the same batches from f_0 = 0 (the mean
   trajectory of the kernel-regime limit under mse), with the NTK of the same architecture in NTP and with
   the readout-only kernel alpha_{L+1}^2 Phi^L (the NNGP); their learning rate is picked from
-  ``kernel_lr_factors`` x ``lr`` by validation accuracy (held-out training images).
+  ``kernel_lr_factors`` x ``lr`` by validation loss (held-out training images).
 
 ``run(cfg, out)`` computes every cell (one reading of one model), checkpointing each finished cell
 atomically in ``out/checkpoint.json`` (``resume`` continues; ``force`` starts over), then writes
@@ -60,7 +60,7 @@ class RealLimitConfig:
     particles: int = 48_000
     replicas: int = 4
     float32: bool = True
-    kernel_lr_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    kernel_lr_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     data_seed: int = 0
     particle_seed: int = 0
 
@@ -241,7 +241,9 @@ def kernel_constants(spec: MLPSpec, kind: str) -> Any:
 
 def kernel_cell(cfg: RealLimitConfig, spec: MLPSpec, routine: Routine, data: TaskData, kind: str) -> dict[str, Any]:
     """Kernel gradient descent (Eq. (9), :func:`~infwidth.kernels.dynamics.kernel_gd`) from f_0 = 0 on the
-    routine's batches; learning rate chosen from ``kernel_lr_factors`` x ``lr`` by validation accuracy."""
+    routine's batches; learning rate chosen from ``kernel_lr_factors`` x ``lr`` by validation loss (the mse
+    being trained; accuracy is nearly blind to the learning rate while f is small, so it ties and picks the
+    smallest), diverged rates never chosen."""
     import torch
 
     from infwidth.kernels.dynamics import kernel_gd
@@ -259,19 +261,22 @@ def kernel_cell(cfg: RealLimitConfig, spec: MLPSpec, routine: Routine, data: Tas
 
     val_routine = replace(routine, eval_inputs=data.x_val)
     k_val = gram(data.x_val)
-    best: tuple[float, float] | None = None
-    for factor in cfg.kernel_lr_factors:
-        lr = factor * cfg.lr
-        val = kernel_gd(k_val, replace(val_routine, lr=lr)).f_eval
-        assert val is not None
-        acc = accuracy(val[0, -1, :, 0], data.y_val)
-        if best is None or acc > best[0] + 1e-12:
-            best = (acc, lr)
-    assert best is not None
+    best: tuple[float, float, float] | None = None                 # (val loss, lr, val accuracy)
+    with np.errstate(all="ignore"):
+        for factor in cfg.kernel_lr_factors:
+            lr = factor * cfg.lr
+            val = kernel_gd(k_val, replace(val_routine, lr=lr)).f_eval
+            assert val is not None
+            f = val[0, -1, :, 0]
+            loss = float(np.mean(0.5 * (f - data.y_val) ** 2))
+            if math.isfinite(loss) and (best is None or loss < best[0] - 1e-12):
+                best = (loss, lr, accuracy(f, data.y_val))
+    if best is None:
+        raise InfwidthError(f"kernel gradient descent ({kind}) diverged at every learning rate; lower --lr.")
     res = kernel_gd(gram(data.x_test), replace(routine, lr=best[1]))
     assert res.f_eval is not None
     return {"f_eval": res.f_eval[0, :, :, 0].tolist(), "loss": res.loss[0].tolist(),
-            "eval_steps": routine.eval_steps(), "lr": best[1], "val_accuracy": best[0],
+            "eval_steps": routine.eval_steps(), "lr": best[1], "val_loss": best[0], "val_accuracy": best[2],
             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 

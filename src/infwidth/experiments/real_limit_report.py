@@ -151,8 +151,9 @@ def claim_sentences(summary: dict[str, Any]) -> list[str]:
             d, s = c[f"acc_minus_{k}"], c[f"acc_minus_{k}_se"]
             dl, sl = c[f"loss_minus_{k}"], c[f"loss_minus_{k}_se"]
             verdict = ("beats" if d > 2 * s else "loses to" if d < -2 * s else "ties with")
-            out.append(f"{c['model']}: the limit {verdict} the {k.upper()} in test accuracy by {100 * d:+.1f} +- "
-                       f"{100 * s:.1f} points (paired over test images; test loss difference {dl:+.4f} +- {sl:.4f}).")
+            out.append(f"{c['model']}: the limit {verdict} the {k.upper()} in test accuracy (limit - kernel: "
+                       f"{100 * d:+.1f} +- {100 * s:.1f} points, paired over test images; test loss difference "
+                       f"{dl:+.4f} +- {sl:.4f}; 'ties' = within 2 standard errors).")
     return out
 
 
@@ -202,5 +203,6 @@ def write_outputs(out: Path, cfg: Any, summary: dict[str, Any], command: str) ->
     write_csv(paths["errors"], summary["errors"])
     with atomic_open(paths["markdown"]) as f:
         f.write(markdown(cfg, summary, command))
-    plot_real_limit(summary, paths["figure"], title=f"{summary['data']}; {cfg.steps} steps of SGD, batch {cfg.batch}")
+    plot_real_limit(summary, paths["figure"], title=f"{summary['data']}; {cfg.steps} steps of SGD, batch {cfg.batch}, "
+                    f"lr {cfg.lr:g} (muP); kernels: lr tuned on validation loss")
     return paths

@@ -73,8 +73,10 @@ def plot_real_limit(summary: Mapping[str, Any], path: str | os.PathLike[str], ti
     axes[1][-1].axis("off")
     axes[1][-1].text(0.0, 1.0, "\n".join(_caption(summary)), va="top", fontsize=7, family="monospace",
                      transform=axes[1][-1].transAxes)
-    fig.suptitle(title, fontsize=10)
-    save_figure(fig, path, dpi=110, top=0.95)
+    import textwrap
+
+    fig.suptitle(textwrap.fill(title, 130), fontsize=9)
+    save_figure(fig, path, dpi=110, top=0.92)
 
 
 def _caption(summary: Mapping[str, Any]) -> list[str]:

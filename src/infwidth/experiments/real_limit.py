@@ -60,7 +60,7 @@ class RealLimitConfig:
     particles: int = 48_000
     replicas: int = 4
     float32: bool = True
-    kernel_lr_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    kernel_lr_factors: tuple[float, ...] = tuple(2.0**k for k in range(-2, 11))  # 0.25 .. 1024
     data_seed: int = 0
     particle_seed: int = 0
 

@@ -53,7 +53,7 @@ def _command(params: dict[str, Any], out: Path) -> str:
 
 @experiment.command("real-limit")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
-              help="tiny: seconds (a smoke test); full: the documented run (~30 min on 2 cores).")
+              help="tiny: seconds (a smoke test); full: the run of docs/real_limit.md (~22 min on 2 shared cores).")
 @click.option("--out", type=o.OutputDir(), help="Output directory (default: runs/real-limit-PRESET).")
 @click.option("--results", type=o.OutputDir(),
               help="Also copy the table, errors, curves and figure into this directory (e.g. results).")

@@ -88,7 +88,7 @@ class AbcMLP(nn.Module):
                                 f"preset('mup', 2), 64)), got {type(spec).__name__}.")
         if isinstance(spec, AbcParametrization):  # AbcMLP(param, width, d_in, d_out, phi=..., ...)
             pos = [v for v in (param, width, *legacy_dims) if v is not None]
-            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) and v >= 1
+            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) and int(v) >= 1
                                   for v in (*pos, *(legacy[k] for k in ("d_in", "d_out") if k in legacy))):
                 raise InfwidthError(f"width, d_in and d_out must be integers >= 1, got {pos!r} and "
                                     f"{ {k: legacy[k] for k in ('d_in', 'd_out') if k in legacy} }; call "

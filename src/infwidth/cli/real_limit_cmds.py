@@ -20,19 +20,21 @@ OUTPUTS = ("real_limit_table.md", "real_limit_table.csv", "real_limit_errors.csv
 
 
 def estimate(cfg: Any) -> Any:
-    """Memory and work of a run (the cost model of docs/limits.md: (4L - 2) T B vectors of N particles alive,
-    ~6.5 L (T B)^2 N reads for training, evaluation passes ~E T B N per evaluation; plus the finite widths)."""
+    """Memory and work of a run, from the measured cost model of docs/limits.md ("Cost model of the particle
+    engine"): (4L - 2) T B vectors of N particles alive; (4.25 L - 2.25) (T B)^2 + 2.2 L E T B per evaluation
+    vector reads of N numbers each, at the measured ~1e9 reads/s (10 operations per read at the package's CPU
+    rate); plus the finite widths."""
     from infwidth.resources import Estimate, mlp_training
 
     TB = cfg.steps * cfg.batch
     item = 4 if cfg.float32 else 8
     depth = max(parse_model(m)[0] for m in cfg.models)
-    n_eval = cfg.steps // cfg.eval_every + 2
+    n_eval = len(range(0, cfg.steps + 1, cfg.eval_every)) + (cfg.steps % cfg.eval_every != 0)
     vectors = (4 * depth - 2) * TB + 64 * 6 * depth
-    work = sum((6.5 * parse_model(m)[0] * TB**2 + 6.0 * n_eval * cfg.n_test * TB) * cfg.particles
-               for m in cfg.models)
+    reads = sum(((4.25 * L - 2.25) * TB**2 + 2.2 * L * n_eval * cfg.n_test * TB) * cfg.particles
+                for L in (parse_model(m)[0] for m in cfg.models))
     lim = Estimate(f"the real-task limit ({cfg.particles} particles, {cfg.steps} steps x batch {cfg.batch})",
-                   vectors * cfg.particles * item * 1.1, 2.0 * work)
+                   vectors * cfg.particles * item * 1.1, 10.0 * reads)
     fin = mlp_training("the finite-width networks", cfg.widths, depth, cfg.d, 1, cfg.batch, cfg.steps,
                        runs=cfg.seeds * len(cfg.models))
     return lim + fin

@@ -43,35 +43,62 @@ def _override(p: AbcParametrization, a: str | None, b: str | None, c: str | None
 
 
 @cli.command("coordcheck")
+@click.option("--model", default=None, metavar="PKG.MOD:FACTORY",
+              help="Check any model: FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
 @parametrization_options
-@click.option("--widths", default="6..12", show_default=True, help='Widths: "64,128,256" or a log2 range "6..12".')
-@click.option("--seeds", default=4, show_default=True, help="Independent initializations (and input batches).")
-@click.option("--steps", default=3, show_default=True, help="SGD steps t = 1..steps.")
-@click.option("--eta", default=0.1, show_default=True, help="Base learning rate eta (LR = eta n^-c).")
-@click.option("--phi", default="relu", show_default=True, help="relu, tanh, gelu, identity or square.")
-@click.option("--batch", default=16, show_default=True, help="Training batch size (fixed inputs).")
-@click.option("--d-in", default=8, show_default=True, help="Input dimension.")
-@click.option("--d-out", default=8, show_default=True, help="Output dimension (more outputs: less noise).")
-@click.option("--tol", default=0.15, show_default=True, help="Slope tolerance of the pass/fail verdict.")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--widths", default=None, help='Widths: "64,128,256" or a log2 range "6..12" '
+              "[default: 6..12; with --model 64,128,256,512].")
+@click.option("--seeds", type=int, default=None, help="Independent initializations (and input batches) "
+              "[default: 4; with --model 2].")
+@click.option("--steps", default=3, show_default=True, help="Optimizer steps t = 1..steps.")
+@click.option("--eta", "--lr", "eta", type=float, default=None,
+              help="Base learning rate (LR = eta n^-c) [default: 0.1; with --model 1e-3 for Adam, 0.05 for SGD].")
+@click.option("--phi", default=None, help="MLP nonlinearity: relu, tanh, gelu, identity or square [default: relu].")
+@click.option("--batch", type=int, default=None, help="Batch size (fixed inputs) [default: 16; with --model 8].")
+@click.option("--d-in", type=int, default=None, help="MLP input dimension [default: 8].")
+@click.option("--d-out", type=int, default=None, help="MLP output dimension (more outputs: less noise) [default: 8].")
+@click.option("--tol", type=float, default=None, help="Slope tolerance of the pass/fail verdict "
+              "[default: 0.15; with --model 0.25, half the spacing of the derived exponents].")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+              help="[default: float64; with --model float32].")
 @click.option("--device", default=None, help="torch device, e.g. cuda (default: cpu).")
 @click.option("--build-a", default=None, help="Build the network with these a_l instead (mis-scaling test).")
 @click.option("--build-b", default=None, help="Build the network with these b_l instead.")
 @click.option("--build-c", default=None, help="Build the network with this c instead.")
+@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default=None,
+              help="With --model: the optimizer [default: adam].")
+@click.option("--base-width", type=int, default=None, help="With --model: base width [default: the smallest width].")
+@click.option("--data", default=None, help="With --model: random inputs, auto (from the first layer), "
+              "tokens:VOCAB[:LENGTH], images:C[xHxW] or vectors:DIM [default: auto].")
+@click.option("--batch-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --model: a torch.save'd tensor or {'inputs': ..., 'labels': ...} used instead of --data.")
+@click.option("--loss", type=click.Choice(["auto", "xent", "mse"]), default=None,
+              help="With --model: cross-entropy on the output's last dim, or MSE, against random or given labels.")
+@click.option("--alignment", type=click.Choice(["full", "none"]), default=None,
+              help="With --model: alignment assumption of the predicted exponents [default: full].")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Where coordcheck_<name>.csv/.png are written.")
-@click.option("--name", default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>).")
+@click.option("--name", default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>, "
+              "with --model coordcheck_<factory>_<parametrization>).")
 @json_option
-def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b: str | None, c: str | None,
-                   widths: str, seeds: int, steps: int, eta: float, phi: str, batch: int, d_in: int, d_out: int,
-                   tol: float, dtype: str, device: str | None, build_a: str | None, build_b: str | None,
-                   build_c: str | None, out_dir: Path, name: str | None, as_json: bool) -> None:
-    """Measure how every coordinate scales with width and compare with the abc algebra.
+def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None, a: str | None, b: str | None,
+                   c: str | None, widths: str | None, seeds: int | None, steps: int, eta: float | None,
+                   phi: str | None, batch: int | None, d_in: int | None, d_out: int | None, tol: float | None,
+                   dtype: str | None, device: str | None, build_a: str | None, build_b: str | None,
+                   build_c: str | None, optimizer: str | None, base_width: int | None, data: str | None,
+                   batch_file: Path | None, loss: str | None, alignment: str | None, out_dir: Path,
+                   name: str | None, as_json: bool) -> None:
+    """Measure how every coordinate scales with width and compare with the derivation.
 
-    Trains the MLP for a few SGD steps at each width and seed, fits log2(size) vs log2(width) for
-    h^l_0, x^l_0, f_0, Delta h^l_t, Delta x^l_t, Delta W^l x^{l-1}_t and Delta f_t, and prints each
-    measured exponent (95% CI) next to the predicted one with a pass/fail verdict. Writes a CSV of
-    raw sizes, a CSV of fits and a PNG.
+    Without --model: trains the built-in abc-MLP for a few SGD steps at each width and seed, fits log2(size)
+    vs log2(width) for h^l_0, x^l_0, f_0, Delta h^l_t, Delta x^l_t, Delta W^l x^{l-1}_t and Delta f_t, and
+    prints each measured exponent (95% CI) next to the predicted one with a pass/fail verdict.
+
+    With --model PKG.MOD:FACTORY: any model. FACTORY(width) builds it at each width; it is scaled against
+    FACTORY(base width) in --parametrization (sp, ntk, mup, mf; or sp-global: untouched, one learning rate),
+    trained --steps steps with --optimizer, and the output of every module is recorded at init and after
+    each step. Verdict: PASS, FAIL (worst offenders named) or FLAGGED (growth predicted and measured).
+    Writes a CSV of raw sizes, a CSV of fits, a JSON summary and a PNG; exit 1 when the check fails.
 
     \b
     Examples:
@@ -79,7 +106,32 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
       infwidth coordcheck --parametrization sp --depth 2 --c 1 --widths 6..10
       infwidth coordcheck --a "-1/2,0,1/2" --b "1/2,1/2,1/2" --c 0
       infwidth coordcheck --parametrization mup --depth 2 --build-a "-1/2,0,0"   # forgotten readout multiplier
+      infwidth coordcheck --model mypkg.models:make_gpt --widths 64,128,256,512 --parametrization mup
+      infwidth coordcheck --model tests/zoo.py:vit --parametrization sp-global --data images:3x16x16
     """
+    from infwidth.cli.coordcheck_model import MODEL_DEFAULTS, check_mode_options, run_model_check
+
+    check_mode_options(model, {"depth": depth, "a": a, "b": b, "c": c, "phi": phi, "d_in": d_in, "d_out": d_out,
+                               "build_a": build_a, "build_b": build_b, "build_c": build_c, "optimizer": optimizer,
+                               "base_width": base_width, "data": data, "batch_file": batch_file, "loss": loss,
+                               "alignment": alignment})
+    for flag, value in (("--seeds", seeds), ("--steps", steps), ("--batch", batch), ("--d-in", d_in),
+                        ("--d-out", d_out), ("--base-width", base_width)):
+        if value is not None and value < 1:
+            raise InfwidthError(f"{flag} must be a positive integer, got {value}.")
+    if model is not None:
+        from infwidth.scaling.coordcheck import TOL
+
+        ok = run_model_check(model, preset_name, optimizer, _widths(widths or MODEL_DEFAULTS["widths"]), base_width,
+                             seeds or MODEL_DEFAULTS["seeds"], steps, eta, batch or 8, data, batch_file, loss,
+                             alignment, TOL if tol is None else tol, dtype or MODEL_DEFAULTS["dtype"], device,
+                             out_dir, name, as_json)
+        if not ok:
+            raise SystemExit(1)
+        return
+    widths, seeds, eta, phi = widths or "6..12", seeds or 4, 0.1 if eta is None else eta, phi or "relu"
+    batch, d_in, d_out, tol, dtype = batch or 16, d_in or 8, d_out or 8, 0.15 if tol is None else tol, \
+        dtype or "float64"
     import torch
     from tqdm import tqdm
 

@@ -24,7 +24,7 @@ import functools
 import gzip
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,58 +97,86 @@ def _text(data_dir: str | None, n_chars: int = 2_000_000) -> torch.Tensor:
     return torch.from_numpy(codes)
 
 
+@dataclass
+class TaskSetup:
+    """One trial's model, base model (same code at the base width), training loss and held-out metric."""
+
+    model: nn.Module
+    base: nn.Module
+    batch_loss: Callable[[nn.Module], torch.Tensor]
+    test_loss: Callable[[nn.Module], float]
+
+
+def _cifar_task(params: Mapping[str, Any], g: torch.Generator) -> TaskSetup:
+    xtr, ytr, xte, yte = _cifar(params.get("data_dir"))
+    w, bw = int(params["width"]), int(params["base_width"])
+
+    def batch_loss(m: nn.Module) -> torch.Tensor:
+        i = torch.randint(0, len(xtr), (int(params["batch"]),), generator=g)
+        return nn.functional.cross_entropy(m(xtr[i]), ytr[i])
+
+    def test_loss(m: nn.Module) -> float:
+        return float(nn.functional.cross_entropy(m(xte), yte))
+
+    return TaskSetup(mlp(w, d_in=3072, d_out=10, depth=2), mlp(bw, d_in=3072, d_out=10, depth=2), batch_loss, test_loss)
+
+
+def text_windows(params: Mapping[str, Any], g: torch.Generator, ctx: int = 32
+                 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+    """(draw a training batch of ``ctx + 1`` characters, the fixed held-out batch) from the text8 corpus."""
+    codes = _text(params.get("data_dir"))
+    split = int(0.9 * len(codes))
+
+    def windows(lo: int, hi: int, n: int, gen: torch.Generator) -> torch.Tensor:
+        starts = torch.randint(lo, hi - ctx - 1, (n,), generator=gen)
+        return torch.stack([codes[s:s + ctx + 1] for s in starts.tolist()])
+
+    held = windows(split, len(codes), 64, torch.Generator().manual_seed(99))
+    return (lambda: windows(0, split, int(params["batch"]), g)), held
+
+
+def _text_task(params: Mapping[str, Any], g: torch.Generator) -> TaskSetup:
+    from infwidth.scaling.models import lm_loss
+
+    ctx = 32
+    train, held = text_windows(params, g, ctx)
+    w, bw = int(params["width"]), int(params["base_width"])
+    return TaskSetup(TinyTransformer(w, vocab=27, ctx=ctx, layers=2), TinyTransformer(bw, vocab=27, ctx=ctx, layers=2),
+                     lambda m: lm_loss(m, train()), lambda m: float(lm_loss(m, held)))
+
+
+def _gpt2_task(params: Mapping[str, Any], g: torch.Generator) -> TaskSetup:
+    from infwidth.experiments.transfer_gpt2 import gpt2_task
+
+    return gpt2_task(params, g)
+
+
+#: Task name -> builder(trial parameters, the trial's generator) -> TaskSetup.
+TASKS: dict[str, Callable[[Mapping[str, Any], torch.Generator], TaskSetup]] = {
+    "cifar-mlp": _cifar_task, "text-transformer": _text_task, "hf-gpt2": _gpt2_task}
+
+
 def run_transfer_trial(params: Mapping[str, Any]) -> dict[str, Any]:
     """One (task, parametrization, optimizer, width, lr, seed) trial; returns the held-out loss."""
     torch.set_num_threads(1)
     torch.manual_seed(int(params["seed"]))
-    w, bw, task = int(params["width"]), int(params["base_width"]), str(params["task"])
+    task = str(params["task"])
     g = torch.Generator().manual_seed(int(params["seed"]))
-    model: nn.Module
-    if task == "cifar-mlp":
-        xtr, ytr, xte, yte = _cifar(params.get("data_dir"))
-        model = mlp(w, d_in=3072, d_out=10, depth=2)
-        base: nn.Module = mlp(bw, d_in=3072, d_out=10, depth=2)
-
-        def batch_loss(m: nn.Module) -> torch.Tensor:
-            i = torch.randint(0, len(xtr), (int(params["batch"]),), generator=g)
-            return nn.functional.cross_entropy(m(xtr[i]), ytr[i])
-
-        def test_loss(m: nn.Module) -> float:
-            return float(nn.functional.cross_entropy(m(xte), yte))
-    elif task == "text-transformer":
-        codes, ctx = _text(params.get("data_dir")), 32
-        split = int(0.9 * len(codes))
-        model = TinyTransformer(w, vocab=27, ctx=ctx, layers=2)
-        base = TinyTransformer(bw, vocab=27, ctx=ctx, layers=2)
-
-        def windows(lo: int, hi: int, n: int, gen: torch.Generator) -> torch.Tensor:
-            starts = torch.randint(lo, hi - ctx - 1, (n,), generator=gen)
-            return torch.stack([codes[s:s + ctx + 1] for s in starts.tolist()])
-
-        held = windows(split, len(codes), 64, torch.Generator().manual_seed(99))
-
-        def batch_loss(m: nn.Module) -> torch.Tensor:
-            from infwidth.scaling.models import lm_loss
-
-            return lm_loss(m, windows(0, split, int(params["batch"]), g))
-
-        def test_loss(m: nn.Module) -> float:
-            from infwidth.scaling.models import lm_loss
-
-            return float(lm_loss(m, held))
-    else:
-        raise InfwidthError(f"unknown task {task!r}; choose cifar-mlp or text-transformer.")
-    opt = scaled_optimizer(model, base, str(params["parametrization"]), str(params["optimizer"]),
+    if task not in TASKS:
+        raise InfwidthError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}.")
+    setup = TASKS[task](params, g)
+    model = setup.model
+    opt = scaled_optimizer(model, setup.base, str(params["parametrization"]), str(params["optimizer"]),
                            float(params["lr"]))
     for _ in range(int(params["steps"])):
         opt.zero_grad()
-        loss = batch_loss(model)
+        loss = setup.batch_loss(model)
         if not math.isfinite(float(loss.detach())):
             return {"loss": float("nan"), "diverged": True}
         loss.backward()
         opt.step()
     with torch.no_grad():
-        final = test_loss(model)
+        final = setup.test_loss(model)
     return {"loss": final if math.isfinite(final) else float("nan"), "diverged": not math.isfinite(final)}
 
 

@@ -55,3 +55,34 @@ def test_tiny_cifar_trial():
     except InfwidthError as e:  # the shared data directory is absent on this machine
         pytest.skip(str(e))
     assert not res["diverged"] and 1.5 < res["loss"] < 3.0  # ~ln(10) = 2.30 after 3 tiny steps
+
+
+def test_task_registry_matches_the_cli():
+    from infwidth.cli.scaling_cmds import TRANSFER_TASKS
+    from infwidth.experiments.transfer import TASKS
+
+    assert tuple(TASKS) == TRANSFER_TASKS
+    with pytest.raises(InfwidthError, match="unknown task"):
+        run_transfer_trial({"task": "nope", "parametrization": "mup", "optimizer": "adam", "width": 16,
+                            "base_width": 16, "lr": 1e-3, "seed": 0, "steps": 1, "batch": 2})
+
+
+@pytest.mark.parametrize("parametrization", ["mup", "sp-global"])
+def test_tiny_hf_gpt2_trial(parametrization: str):
+    """The hf-gpt2 task: a tied Hugging Face GPT-2 with its own init trains on text8 characters in both
+    parametrizations (loss near ln 27 = 3.30 after 3 small steps)."""
+    pytest.importorskip("transformers")
+    from infwidth.experiments.transfer_gpt2 import make_gpt2
+
+    from infwidth.data.text8 import resolve_data_file
+    from infwidth.experiments.transfer import TEXT
+
+    m = make_gpt2(32)
+    assert m.lm_head.weight is m.transformer.wte.weight
+    try:
+        resolve_data_file(TEXT, None)
+    except InfwidthError as e:  # the shared data directory is absent on this machine
+        pytest.skip(str(e))
+    res = run_transfer_trial({"task": "hf-gpt2", "parametrization": parametrization, "optimizer": "adam",
+                              "width": 32, "base_width": 16, "lr": 1e-3, "seed": 0, "steps": 3, "batch": 4})
+    assert not res["diverged"] and 2.5 < res["loss"] < 4.0

@@ -81,7 +81,7 @@ def test_ddp_and_fsdp_round_trip(tmp_path):
     x, y = data()
     ref_lrs = train(m, t, x, y)
     ref = m(x).detach()
-    assert ref_lrs[0][1] != ref_lrs[1][1]  # several distinct per-layer learning rates
+    assert len({lr for _, lr in ref_lrs}) > 1  # several distinct per-layer learning rates
     for kind in ("ddp", "fsdp"):
         assert res[kind]["lrs"] == ref_lrs
         assert torch.allclose(torch.tensor(res[kind]["out"], dtype=torch.float64), ref, rtol=1e-9, atol=1e-12)

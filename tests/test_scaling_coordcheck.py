@@ -27,6 +27,15 @@ from infwidth.scaling.probe import parse_data
 HALF = Fraction(1, 2)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models: one intra-op thread is as fast and does not oversubscribe the CI's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------------------------- predictions
 
 
@@ -232,3 +241,26 @@ def test_cli_model_mode_bad_inputs(args: list[str], msg: str, tmp_path: Path,
     code, _, err = run_cli(["coordcheck", *args, "--out-dir", str(tmp_path / "o")], capsys)
     assert code == 2 and err.startswith("error: ") and msg in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_cli_explain_tied_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
+    """infwidth explain on Hugging Face GPT-2 (tied lm_head/wte, Conv1D): the readout alias carries the 1/m
+    multiplier, the embedding side none; Conv1D weights (stored (in, out)) are hidden with m = 4."""
+    pytest.importorskip("transformers")
+    code, out, err = run_cli(["explain", "--model", "tests/zoo.py:hf_gpt2", "--base-width", "32", "--width", "128",
+                              "--json"], capsys)
+    assert code == 0, err
+    rows = {r["parameter"]: r for r in json.loads(out)["rows"]}
+    head, wte = rows["lm_head.weight"], rows["transformer.wte.weight"]
+    assert head["role"] == "readout" and head["tied_to"] == "transformer.wte.weight"
+    assert head["multiplier"] == pytest.approx(0.25) and wte["multiplier"] == 1.0 and wte["role"] == "embedding"
+    c_fc = rows["transformer.h.0.mlp.c_fc.weight"]
+    assert c_fc["role"] == "hidden" and c_fc["width_mult"] == 4 and tuple(c_fc["shape"]) == (128, 512)
+    code, out, _ = run_cli(["explain", "--model", "tests/zoo.py:hf_gpt2", "--base-width", "32", "--width", "64"],
+                           capsys)
+    assert code == 0 and "lm_head.weight" in out and "tied to transformer.wte.weight" in out
+    for bad, msg in ((["--width", "0"], "--width must be a positive integer"),
+                     (["--model", "tests/zoo.py:nope"], "has no attribute 'nope'")):
+        args = ["explain", "--model", "tests/zoo.py:hf_gpt2", "--base-width", "32", "--width", "64", *bad]
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and err.startswith("error: ") and msg in err

@@ -4,16 +4,29 @@ muP + Adam PASSes across 4 widths and SP with one global Adam learning rate is F
 from __future__ import annotations
 
 import pytest
+import torch
 
 import zoo
 from infwidth.scaling.coordcheck import coord_check_model
 
 pytest.importorskip("transformers", reason="the Hugging Face zoo models need `pip install transformers`")
 
-#: 4 widths (3 doublings) separate muP's slope 0 from SP's ~1 by many CIs; the ResNet's second stage has
-#: 2 x width channels, so its widths start lower to keep the test fast.
-WIDTHS = {"resnet": (8, 16, 32, 64)}
+#: 4 widths (3 doublings) separate muP's slope 0 from SP's ~1 by many CIs. The language models start at 64:
+#: their logits' change is Delta W z (n^0) + W_0 Delta z (n^{-1/2}), and with their own 0.02-std readout the
+#: second term still pulls the slope to -0.25..-0.32 on 32..256 (-0.18..-0.22 on 64..512). The ResNet's
+#: second stage has 2 x width channels, so its widths start lower to keep the test fast.
+WIDTHS = {"hf_gpt2": (64, 128, 256, 512), "hf_llama": (64, 128, 256, 512), "nanogpt": (64, 128, 256, 512),
+          "resnet": (8, 16, 32, 64)}
 DEFAULT_WIDTHS = (32, 64, 128, 256)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models: one intra-op thread is as fast and does not oversubscribe the CI's two cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.FACTORIES))

@@ -72,10 +72,9 @@ def test_tiny_hf_gpt2_trial(parametrization: str):
     """The hf-gpt2 task: a tied Hugging Face GPT-2 with its own init trains on text8 characters in both
     parametrizations (loss near ln 27 = 3.30 after 3 small steps)."""
     pytest.importorskip("transformers")
-    from infwidth.experiments.transfer_gpt2 import make_gpt2
-
     from infwidth.data.text8 import resolve_data_file
     from infwidth.experiments.transfer import TEXT
+    from infwidth.experiments.transfer_gpt2 import make_gpt2
 
     m = make_gpt2(32)
     assert m.lm_head.weight is m.transformer.wte.weight

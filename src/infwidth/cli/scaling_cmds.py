@@ -183,18 +183,6 @@ def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: 
     info(f"wrote {out} and {out.with_suffix('.png')}")
 
 
-def _cell(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, tuple):
-        return "x".join(map(str, v)) if v else "-"
-    return str(v)
-
-
-EXPLAIN_COLUMNS = ("parameter", "shape", "base_shape", "role", "width_mult", "init_factor", "multiplier",
-                   "lr_factor", "eps_factor")
-
-
 @cli.command("explain")
 @click.option("--model", required=True, metavar="PKG.MOD:FACTORY",
               help="FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
@@ -220,7 +208,7 @@ def explain_cmd(model: str, base_width: int, width: int, parametrization: str, o
     from dataclasses import asdict
 
     from infwidth.errors import InfwidthError
-    from infwidth.scaling import explain  # type: ignore[attr-defined]  # lands with the scaling core (wt12a)
+    from infwidth.scaling import explain, format_rows
     from infwidth.scaling.factory import build, load_factory
 
     for flag, v in (("--base-width", base_width), ("--width", width)):
@@ -234,6 +222,6 @@ def explain_cmd(model: str, base_width: int, width: int, parametrization: str, o
         print_json({"model": model, "width": width, "base_width": base_width, **kwargs,
                     "rows": [asdict(r) for r in rows]})
         return
-    print_table(f"{model}: width {width} against base {base_width}, {parametrization} + {optimizer}",
-                [c.replace("_", " ") for c in EXPLAIN_COLUMNS],
-                [[_cell(getattr(r, c)) for c in EXPLAIN_COLUMNS] for r in rows])
+    click.echo(f"{model}: width {width} against base {base_width}, {parametrization} + {optimizer} "
+               f"({alignment} alignment)")
+    click.echo(format_rows(rows))

@@ -27,13 +27,7 @@ from infwidth.scaling.probe import parse_data
 HALF = Fraction(1, 2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one intra-op thread is as fast and does not oversubscribe the CI's two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread
 
 
 # ----------------------------------------------------------------------------------------------- predictions

@@ -4,7 +4,6 @@ muP + Adam PASSes across 4 widths and SP with one global Adam learning rate is F
 from __future__ import annotations
 
 import pytest
-import torch
 
 import zoo
 from infwidth.scaling.coordcheck import coord_check_model
@@ -20,13 +19,7 @@ WIDTHS = {"hf_gpt2": (64, 128, 256, 512), "hf_llama": (64, 128, 256, 512), "nano
 DEFAULT_WIDTHS = (32, 64, 128, 256)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one intra-op thread is as fast and does not oversubscribe the CI's two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread
 
 
 @pytest.mark.parametrize("name", sorted(zoo.FACTORIES))

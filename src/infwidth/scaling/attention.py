@@ -68,9 +68,6 @@ def _site(name: str, kind: str, module: nn.Module, base_mod: nn.Module | None, a
     original = float(module.scaling) if kind == "attention-hf" else None  # type: ignore[arg-type]
     if attention == "1/sqrt(d)":
         grows = d is not None and db is not None and d != db
-        if grows:
-            warnings.warn(f"the head size of {name!r} grows with width ({db} -> {d}) and the attention keeps "
-                          "1/sqrt(d); muP needs 1/d there: pass attention='1/d'.", UserWarning, stacklevel=4)
         return {"module": name, "kind": kind, "multiplier": 1.0, "head_dim": d, "base_head_dim": db,
                 "original": original, "active": False,
                 "reason": "1/sqrt(d) kept" + (f" (head size {db} -> {d}: not muP)" if grows else "")}
@@ -102,6 +99,12 @@ def attention_sites(model: nn.Module, base: Base, attention: str, base_head_dim:
         kind = _kind(module)
         if kind is not None:
             sites.append(_site(name, kind, module, base_mods.get(name), attention, base_head_dim))
+    grown = [s for s in sites if not s["active"] and "not muP" in s["reason"]]
+    if grown:
+        more = f" and {len(grown) - 1} more attention module(s)" if len(grown) > 1 else ""
+        warnings.warn(f"the head size of {grown[0]['module']!r}{more} grows with width ({grown[0]['base_head_dim']} "
+                      f"-> {grown[0]['head_dim']}) and the attention keeps 1/sqrt(d); muP needs 1/d there: pass "
+                      "attention='1/d'.", UserWarning, stacklevel=3)
     if attention == "1/d" and not sites:
         raise InfwidthError("attention='1/d' found no attention: no module with a `scaling` attribute and a head "
                             "size (Hugging Face), no nn.MultiheadAttention and no module calling "

@@ -63,9 +63,9 @@ def explain_table(model: nn.Module, table: ScalingTable) -> list[ExplainRow]:
         init = _init_factor(t.param, s.init_rms)
         for hname, _, _ in t.holders:
             ms = readout_of.get(hname)
-            mult = ms.multiplier if ms is not None and ms.multiplier is not None else (
-                s.multiplier if hname == name else 1.0)
             alias = hname != name
+            own = 1.0 if alias or s.via == "input" else s.multiplier  # "input": the wrapper carries it
+            mult = own * (ms.multiplier if ms is not None and ms.multiplier is not None else 1.0)
             reason = s.reason if not alias else f"tied to {name}: its init and learning rate" + (
                 f"; {ms.reason}" if ms is not None else "")
             if ms is not None and not alias:

@@ -213,7 +213,6 @@ def param_groups(model: nn.Module, table: ScalingTable, lr: float, eps: float | 
     roles in it). Pure: the model is not modified. Raises InfwidthError for a parameter missing from
     the table, or a wrapper the model lost.
     """
-    _check_wrappers(model, table)
     groups: dict[tuple[float, float, float], dict[str, Any]] = {}
     seen: set[int] = set()
     for n, p in model.named_parameters():
@@ -233,4 +232,5 @@ def param_groups(model: nn.Module, table: ScalingTable, lr: float, eps: float | 
         elif s.role not in groups[key]["role"].split(","):
             groups[key]["role"] += f",{s.role}"
         groups[key]["params"].append(p)
+    _check_wrappers(model, table)
     return list(groups.values())

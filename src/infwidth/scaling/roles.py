@@ -198,26 +198,37 @@ def _base_shapes(base: Base, what: str) -> tuple[dict[str, tuple[int, ...]], dic
     return {canonical_name(k): tuple(int(s) for s in v) for k, v in base.items()}, None
 
 
+def _aliases(ts: Mapping[str, _Tensor] | None) -> dict[str, str]:
+    return {h[0]: name for name, t in (ts or {}).items() for h in t.holders[1:]}
+
+
 def _check_same_architecture(model_t: dict[str, _Tensor], base_shapes: Mapping[str, tuple[int, ...]],
                              base_t: dict[str, _Tensor] | None, what: str) -> None:
+    mine, theirs = _aliases(model_t), _aliases(base_t)
     for name, t in model_t.items():
         if name not in base_shapes:
+            if name in theirs:
+                raise InfwidthError(f"parameter {name!r} is a tensor of its own in the model but tied to "
+                                    f"{theirs[name]!r} in the {what}; give a base with the same weight tying.")
             raise InfwidthError(f"parameter {name!r} is missing from the {what}; give a {what} of the same "
                                 "architecture (only widths may differ).")
         if len(base_shapes[name]) != t.param.ndim:
             raise InfwidthError(f"parameter {name!r} has shape {tuple(t.param.shape)} but {base_shapes[name]} in "
                                 f"the {what}; only the sizes of width dimensions may differ.")
     extra = [k for k in base_shapes if k not in model_t]
+    if extra and extra[0] in mine:
+        raise InfwidthError(f"parameter {extra[0]!r} is tied to {mine[extra[0]]!r} in the model but a tensor of its "
+                            f"own in the {what}; give a base with the same weight tying.")
     if extra:
         raise InfwidthError(f"parameter {extra[0]!r} of the {what} is not in the model; give a {what} of the same "
                             "architecture (only widths may differ).")
     if base_t is None:
         return
     for name, t in model_t.items():
-        mine = [(h[0], type(h[2]).__name__) for h in t.holders]
-        theirs = [(h[0], type(h[2]).__name__) for h in base_t[name].holders]
-        if mine != theirs:
-            raise InfwidthError(f"parameter {name!r} is held by {mine} in the model but by {theirs} in the {what} "
+        here = [(h[0], type(h[2]).__name__) for h in t.holders]
+        there = [(h[0], type(h[2]).__name__) for h in base_t[name].holders]
+        if here != there:
+            raise InfwidthError(f"parameter {name!r} is held by {here} in the model but by {there} in the {what} "
                                 "(different module types or weight tying); give a base of the same architecture.")
 
 

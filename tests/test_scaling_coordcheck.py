@@ -226,8 +226,11 @@ def test_cli_model_mode_writes_files_and_exit_codes(tmp_path: Path, capsys: pyte
     (["--model", "infwidth.scaling.models:mlp", "--data", "pictures:3"], "--data"),
     (["--model", "infwidth.scaling.models:mlp", "--widths", "64,128"], "at least 3 distinct"),
     (["--model", "infwidth.scaling.models:mlp", "--parametrization", "mu"], "unknown parametrization"),
-    (["--model", "infwidth.scaling.models:mlp", "--lr", "-1"], "learning rate"),
-    (["--model", "infwidth.scaling.models:mlp", "--seeds", "0"], "--seeds must be a positive integer"),
+    (["--model", "infwidth.scaling.models:mlp", "--lr", "-1"], "--lr"),
+    (["--model", "infwidth.scaling.models:mlp", "--seeds", "0"], "--seeds"),
+    (["--model", "infwidth.scaling.models:mlp", "--parametrization", "sp_stable"], "TP4 preset"),
+    (["--parametrization", "sp-global", "--depth", "2"], "needs --model"),
+    (["--model", "infwidth.scaling.models:mlp", "--widths", "64,128,1e13"], "memory"),
 ])
 def test_cli_model_mode_bad_inputs(args: list[str], msg: str, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,7 +256,7 @@ def test_cli_explain_tied_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["explain", "--model", "tests/zoo.py:hf_gpt2", "--base-width", "32", "--width", "64"],
                            capsys)
     assert code == 0 and "lm_head.weight" in out and "tied to transformer.wte.weight" in out
-    for bad, msg in ((["--width", "0"], "--width must be a positive integer"),
+    for bad, msg in ((["--width", "0"], "--width"), (["--width", "1e12"], "memory"),
                      (["--model", "tests/zoo.py:nope"], "has no attribute 'nope'")):
         args = ["explain", "--model", "tests/zoo.py:hf_gpt2", "--base-width", "32", "--width", "64", *bad]
         code, _, err = run_cli(args, capsys)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,10 +14,18 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
 )
 
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Run even when the resource estimate (memory, time) says it will not fit; experiments: also "
+    "replace finished results in the output folder.",
+)
+
 
 def print_json(obj: Any) -> None:
-    """Print ``obj`` as one JSON document on stdout."""
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    """Print ``obj`` as one standard JSON document on stdout (NaN/inf -> null: ``infwidth.io.json_safe``)."""
+    from infwidth.io import dumps
+
+    click.echo(dumps(obj))
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

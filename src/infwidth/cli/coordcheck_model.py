@@ -10,22 +10,46 @@ from typing import Any
 
 import click
 
+from infwidth.cli import options as o
 from infwidth.cli._common import info, print_json, print_table
 from infwidth.errors import InfwidthError
 from infwidth.parametrization.rational import fmt
 
+
+def _check_model(spec: str) -> None:
+    from infwidth.scaling.factory import load_factory
+
+    load_factory(spec)
+
+
+def _check_data(text: str) -> None:
+    from infwidth.scaling.probe import parse_data
+
+    parse_data(text)
+
+
+def _check_batch_file(path: str) -> None:
+    load_batch(Path(path))
+
+
+MODEL = o.Spec(_check_model, "model factory", "infwidth.scaling.models:mlp")
+DATA = o.Spec(_check_data, "data spec", "auto")
+BATCH_FILE = o.Spec(_check_batch_file, "batch file", "batch.pt")
+
 #: Defaults of the model mode where they differ from the AbcMLP mode's.
-MODEL_DEFAULTS: dict[str, Any] = {"widths": "64,128,256,512", "seeds": 2, "dtype": "float32"}
+MODEL_DEFAULTS: dict[str, Any] = {"widths": (64, 128, 256, 512), "seeds": 2, "dtype": "float32", "batch": 8}
 #: Options of the AbcMLP mode only (name -> flag), refused with --model.
 MLP_ONLY = {"depth": "--depth", "a": "--a", "b": "--b", "c": "--c", "phi": "--phi", "d_in": "--d-in",
             "d_out": "--d-out", "build_a": "--build-a", "build_b": "--build-b", "build_c": "--build-c"}
 #: Options of the model mode only, refused without --model.
 MODEL_ONLY = {"optimizer": "--optimizer", "base_width": "--base-width", "data": "--data",
               "batch_file": "--batch-file", "loss": "--loss", "alignment": "--alignment"}
+#: Parametrization names of each mode.
+MODEL_NAMES = ("sp", "ntk", "ntp", "mup", "mf", "mfp", "sp-global")
 
 
-def check_mode_options(model: str | None, given: dict[str, Any]) -> None:
-    """One error sentence when an option of the other mode is given."""
+def check_mode_options(model: str | None, parametrization: str | None, given: dict[str, Any]) -> None:
+    """One error sentence when an option or a parametrization name of the other mode is given."""
     wrong = MLP_ONLY if model is not None else MODEL_ONLY
     bad = [flag for key, flag in wrong.items() if given.get(key) is not None]
     if bad:
@@ -34,6 +58,34 @@ def check_mode_options(model: str | None, given: dict[str, Any]) -> None:
                                 "check only; with --model the model's own layers are checked.")
         raise InfwidthError(f"{', '.join(bad)} need{'s' if len(bad) == 1 else ''} --model PACKAGE.MODULE:FACTORY "
                             "(the any-model check).")
+    if parametrization is None:
+        return
+    if model is not None and parametrization not in MODEL_NAMES:
+        raise InfwidthError(f"--parametrization {parametrization!r} is a TP4 preset of the built-in MLP check; with "
+                            f"--model use one of: {', '.join(MODEL_NAMES)}.")
+    from infwidth.parametrization.presets import PRESETS
+
+    if model is None and parametrization not in PRESETS:
+        raise InfwidthError(f"--parametrization {parametrization!r} needs --model (the any-model check); the "
+                            f"built-in MLP check takes the TP4 presets: {', '.join(PRESETS)}.")
+
+
+def model_estimate(factory: Any, spec: str, widths: list[int], runs_per_width: int, batch: int,
+                   steps: int) -> Any:
+    """Memory and work of the check from the factory's parameter count (three small models), or None.
+
+    Memory: the widest model's parameters 8 times (model, gradients, 2 Adam moments, the recorded outputs);
+    work: 6 flops per parameter per token (16 per example) per forward-backward, steps + 2 passes per run.
+    """
+    from infwidth.resources import F32, Estimate
+    from infwidth.scaling.factory import parameter_count
+
+    count = parameter_count(factory, spec)
+    if count is None:
+        return None
+    what = f"the coordinate check of {spec} up to width {max(widths)} ({runs_per_width} runs per width)"
+    flops = sum(6.0 * count(w) * batch * 16 * (steps + 2) * runs_per_width for w in widths)
+    return Estimate(what, 8.0 * F32 * count(max(widths)), flops)
 
 
 def load_batch(path: Path) -> Any:
@@ -89,20 +141,24 @@ def _predicted_line(result: Any) -> str:
 
 def run_model_check(model: str, parametrization: str | None, optimizer: str | None, widths: list[int],
                     base_width: int | None, seeds: int, steps: int, lr: float | None, batch_size: int,
-                    data: str | None, batch_file: Path | None, loss: str | None, alignment: str | None,
-                    tol: float, dtype: str, device: str | None, out_dir: Path, name: str | None,
-                    as_json: bool) -> bool:
+                    data: str | None, batch_file: str | None, loss: str | None, alignment: str | None,
+                    tol: float | None, dtype: str, device: str | None, out_dir: Path, name: str | None,
+                    force: bool, as_json: bool) -> bool:
     """Run the any-model coordinate check, write CSV/JSON/PNG, print; returns ``result.ok``."""
     import torch
     from tqdm import tqdm
 
     from infwidth.io import write_csv, write_json
-    from infwidth.scaling.coordcheck import coord_check_model
+    from infwidth.resources import check
+    from infwidth.scaling.coordcheck import TOL, coord_check_model
     from infwidth.scaling.factory import load_factory
     from infwidth.viz.coordcheck_model import plot_model_coordcheck
 
     factory = load_factory(model)
-    batch = load_batch(batch_file) if batch_file is not None else None
+    est = model_estimate(factory, model, [*widths, base_width or min(widths)], seeds, batch_size, steps)
+    if est is not None:
+        check(est, force, "use smaller --widths, --seeds, --batch or --steps", device)
+    batch = load_batch(Path(batch_file)) if batch_file is not None else None
     param = parametrization or "mup"
     stem = name or "coordcheck_" + model.rsplit(":", 1)[-1] + "_" + param.replace("-", "_")
     bars: list[Any] = []  # made at the first finished run, after every input was checked
@@ -114,7 +170,7 @@ def run_model_check(model: str, parametrization: str | None, optimizer: str | No
 
     result = coord_check_model(factory, widths, parametrization=param, optimizer=optimizer or "adam", lr=lr,
                                steps=steps, seeds=seeds, base_width=base_width, data=data or "auto", batch=batch,
-                               batch_size=batch_size, loss=loss or "auto", tol=tol,
+                               batch_size=batch_size, loss=loss or "auto", tol=TOL if tol is None else tol,
                                alignment=alignment or "full", dtype=getattr(torch, dtype), device=device,
                                spec=model, progress=progress)
     for bar in bars:

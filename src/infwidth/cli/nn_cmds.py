@@ -7,87 +7,102 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
-from infwidth.cli.parametrization_cmds import parametrization_options, resolve_parametrization
-from infwidth.errors import InfwidthError
-from infwidth.parametrization import AbcParametrization, parse_list
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.coordcheck_model import BATCH_FILE, DATA, MODEL
+from infwidth.cli.parametrization_cmds import Exponents, parametrization_options, resolve_parametrization
+from infwidth.parametrization import AbcParametrization
 
 DTYPES = {"float32": "float32", "float64": "float64"}
 
 
-def _widths(text: str) -> list[int]:
-    """Parse "64,128,256" or a log2 range "6..12" into a list of widths."""
-    text = text.strip()
-    if ".." in text:
-        lo, hi = (int(v) for v in text.split(".."))
-        if lo > hi or lo < 0 or hi > 20:
-            raise InfwidthError(f"--widths {text!r}: give log2 bounds like 6..12 (0 <= lo <= hi <= 20).")
-        return [2**k for k in range(lo, hi + 1)]
-    try:
-        ws = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise InfwidthError(f"--widths {text!r}: give integers separated by commas, or a log2 range like 6..12.") from e
-    if any(w < 1 for w in ws):
-        raise InfwidthError("--widths must all be positive integers.")
-    return ws
+def _check_phi(name: str) -> None:
+    from infwidth.nn.mlp import resolve_activation
+
+    resolve_activation(name)
 
 
-def _override(p: AbcParametrization, a: str | None, b: str | None, c: str | None) -> AbcParametrization:
+PHI = o.Spec(_check_phi, "activation", "relu")
+
+
+def _coordcheck_names() -> list[str]:
+    from infwidth.parametrization.presets import PRESETS
+    from infwidth.scaling.exponents import PARAMETRIZATIONS
+
+    return list(dict.fromkeys([*PRESETS, *PARAMETRIZATIONS, "sp-global"]))
+
+
+def _normalize_name(text: str) -> str:
+    t = text.strip().lower().replace("μp", "mup")
+    return "sp-global" if t in ("sp-global", "sp_global") else t.replace("-", "_")
+
+
+# The built-in MLP check takes the TP4 presets; --model takes the scaling names (sp, ntk, mup, mf, sp-global).
+COORDCHECK_NAMES = o.Name(_coordcheck_names, "parametrization", normalize=_normalize_name)
+
+
+def coordcheck_parametrization(f: click.decorators.FC) -> click.decorators.FC:
+    """parametrization_options with the names of both modes of ``coordcheck``."""
+    return parametrization_options(f, COORDCHECK_NAMES, "Named parametrization: a TP4 preset (sp, sp_stable, ntp, "
+                                   "mfp, mup) for the MLP; with --model sp, ntk, mup, mf or sp-global [default: mup].")
+
+
+def _override(p: AbcParametrization, a: Exponents, b: Exponents, c: Exponents) -> AbcParametrization:
     """``p`` with the given exponent lists replaced (the network actually built in a mis-scaling check)."""
     if a is None and b is None and c is None:
         return p
-    fa = parse_list(a, "--build-a") if a is not None else p.a
-    fb = parse_list(b, "--build-b") if b is not None else p.b
-    fc = parse_list(c, "--build-c")[0] if c is not None else p.c
-    return AbcParametrization(fa, fb, fc)
+    return AbcParametrization(p.a if a is None else a, p.b if b is None else b, p.c if c is None else c[0])
 
 
 @cli.command("coordcheck")
-@click.option("--model", default=None, metavar="PKG.MOD:FACTORY",
+@click.option("--model", type=MODEL, default=None, metavar="PKG.MOD:FACTORY",
               help="Check any model: FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
-@parametrization_options
-@click.option("--widths", default=None, help='Widths: "64,128,256" or a log2 range "6..12" '
+@coordcheck_parametrization
+@click.option("--widths", type=o.Widths(min_len=2), default=None, help='Widths: "64,128,256" or a log2 range "6..12" '
               "[default: 6..12; with --model 64,128,256,512].")
-@click.option("--seeds", type=int, default=None, help="Independent initializations (and input batches) "
+@click.option("--seeds", type=o.SIZE, default=None, help="Independent initializations (and input batches) "
               "[default: 4; with --model 2].")
-@click.option("--steps", default=3, show_default=True, help="Optimizer steps t = 1..steps.")
-@click.option("--eta", "--lr", "eta", type=float, default=None,
+@click.option("--steps", type=o.SIZE, default=3, show_default=True, help="Optimizer steps t = 1..steps.")
+@click.option("--eta", "--lr", "eta", type=o.POSITIVE_FLOAT, default=None,
               help="Base learning rate (LR = eta n^-c) [default: 0.1; with --model 1e-3 for Adam, 0.05 for SGD].")
-@click.option("--phi", default=None, help="MLP nonlinearity: relu, tanh, gelu, identity or square [default: relu].")
-@click.option("--batch", type=int, default=None, help="Batch size (fixed inputs) [default: 16; with --model 8].")
-@click.option("--d-in", type=int, default=None, help="MLP input dimension [default: 8].")
-@click.option("--d-out", type=int, default=None, help="MLP output dimension (more outputs: less noise) [default: 8].")
-@click.option("--tol", type=float, default=None, help="Slope tolerance of the pass/fail verdict "
+@click.option("--phi", type=PHI, default=None, help="MLP nonlinearity: relu, tanh, gelu, identity or square "
+              "[default: relu].")
+@click.option("--batch", type=o.SIZE, default=None, help="Batch size (fixed inputs) [default: 16; with --model 8].")
+@click.option("--d-in", type=o.SIZE, default=None, help="MLP input dimension [default: 8].")
+@click.option("--d-out", type=o.SIZE, default=None, help="MLP output dimension (more: less noise) [default: 8].")
+@click.option("--tol", type=o.POSITIVE_FLOAT, default=None, help="Slope tolerance of the pass/fail verdict "
               "[default: 0.15; with --model 0.25, half the spacing of the derived exponents].")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
               help="[default: float64; with --model float32].")
-@click.option("--device", default=None, help="torch device, e.g. cuda (default: cpu).")
-@click.option("--build-a", default=None, help="Build the network with these a_l instead (mis-scaling test).")
-@click.option("--build-b", default=None, help="Build the network with these b_l instead.")
-@click.option("--build-c", default=None, help="Build the network with this c instead.")
-@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default=None,
+@click.option("--device", type=o.DEVICE, default=None, help="torch device, e.g. cuda (default: cpu).")
+@click.option("--build-a", type=o.RationalList(), default=None,
+              help="Build the network with these a_l instead (mis-scaling test).")
+@click.option("--build-b", type=o.RationalList(), default=None, help="Build the network with these b_l instead.")
+@click.option("--build-c", type=o.RationalList(max_len=1), default=None, help="Build the network with this c instead.")
+@click.option("--optimizer", type=o.Name(("adam", "adam-atan2", "sgd"), "optimizer"), default=None,
               help="With --model: the optimizer [default: adam].")
-@click.option("--base-width", type=int, default=None, help="With --model: base width [default: the smallest width].")
-@click.option("--data", default=None, help="With --model: random inputs, auto (from the first layer), "
+@click.option("--base-width", type=o.SIZE, default=None, help="With --model: base width [default: the smallest width].")
+@click.option("--data", type=DATA, default=None, help="With --model: random inputs, auto (from the first layer), "
               "tokens:VOCAB[:LENGTH], images:C[xHxW] or vectors:DIM [default: auto].")
-@click.option("--batch-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--batch-file", type=BATCH_FILE, default=None,
               help="With --model: a torch.save'd tensor or {'inputs': ..., 'labels': ...} used instead of --data.")
-@click.option("--loss", type=click.Choice(["auto", "xent", "mse"]), default=None,
+@click.option("--loss", type=o.Name(("auto", "xent", "mse"), "loss"), default=None,
               help="With --model: cross-entropy on the output's last dim, or MSE, against random or given labels.")
-@click.option("--alignment", type=click.Choice(["full", "none"]), default=None,
+@click.option("--alignment", type=o.Name(("full", "none"), "alignment"), default=None,
               help="With --model: alignment assumption of the predicted exponents [default: full].")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--out-dir", type=o.OutputDir(), default=Path("results"),
               show_default=True, help="Where coordcheck_<name>.csv/.png are written.")
-@click.option("--name", default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>, "
+@click.option("--name", type=o.STEM, default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>, "
               "with --model coordcheck_<factory>_<parametrization>).")
+@force_option
 @json_option
-def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None, a: str | None, b: str | None,
-                   c: str | None, widths: str | None, seeds: int | None, steps: int, eta: float | None,
+def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None, a: Exponents, b: Exponents,
+                   c: Exponents, widths: tuple[int, ...] | None, seeds: int | None, steps: int, eta: float | None,
                    phi: str | None, batch: int | None, d_in: int | None, d_out: int | None, tol: float | None,
-                   dtype: str | None, device: str | None, build_a: str | None, build_b: str | None,
-                   build_c: str | None, optimizer: str | None, base_width: int | None, data: str | None,
-                   batch_file: Path | None, loss: str | None, alignment: str | None, out_dir: Path,
-                   name: str | None, as_json: bool) -> None:
+                   dtype: str | None, device: str | None, build_a: Exponents, build_b: Exponents, build_c: Exponents,
+                   optimizer: str | None, base_width: int | None, data: str | None, batch_file: str | None,
+                   loss: str | None, alignment: str | None, out_dir: Path, name: str | None, force: bool,
+                   as_json: bool) -> None:
     """Measure how every coordinate scales with width and compare with the derivation.
 
     Without --model: trains the built-in abc-MLP for a few SGD steps at each width and seed, fits log2(size)
@@ -111,38 +126,36 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
     """
     from infwidth.cli.coordcheck_model import MODEL_DEFAULTS, check_mode_options, run_model_check
 
-    check_mode_options(model, {"depth": depth, "a": a, "b": b, "c": c, "phi": phi, "d_in": d_in, "d_out": d_out,
-                               "build_a": build_a, "build_b": build_b, "build_c": build_c, "optimizer": optimizer,
-                               "base_width": base_width, "data": data, "batch_file": batch_file, "loss": loss,
-                               "alignment": alignment})
-    for flag, value in (("--seeds", seeds), ("--steps", steps), ("--batch", batch), ("--d-in", d_in),
-                        ("--d-out", d_out), ("--base-width", base_width)):
-        if value is not None and value < 1:
-            raise InfwidthError(f"{flag} must be a positive integer, got {value}.")
+    check_mode_options(model, preset_name, {
+        "depth": depth, "a": a, "b": b, "c": c, "phi": phi, "d_in": d_in, "d_out": d_out, "build_a": build_a,
+        "build_b": build_b, "build_c": build_c, "optimizer": optimizer, "base_width": base_width, "data": data,
+        "batch_file": batch_file, "loss": loss, "alignment": alignment})
     if model is not None:
-        from infwidth.scaling.coordcheck import TOL
-
-        ok = run_model_check(model, preset_name, optimizer, _widths(widths or MODEL_DEFAULTS["widths"]), base_width,
-                             seeds or MODEL_DEFAULTS["seeds"], steps, eta, batch or 8, data, batch_file, loss,
-                             alignment, TOL if tol is None else tol, dtype or MODEL_DEFAULTS["dtype"], device,
-                             out_dir, name, as_json)
+        ok = run_model_check(model, preset_name, optimizer, list(widths or MODEL_DEFAULTS["widths"]), base_width,
+                             seeds or MODEL_DEFAULTS["seeds"], steps, eta, batch or MODEL_DEFAULTS["batch"], data,
+                             batch_file, loss, alignment, tol, dtype or MODEL_DEFAULTS["dtype"], device, out_dir,
+                             name, force, as_json)
         if not ok:
             raise SystemExit(1)
         return
-    widths, seeds, eta, phi = widths or "6..12", seeds or 4, 0.1 if eta is None else eta, phi or "relu"
-    batch, d_in, d_out, tol, dtype = batch or 16, d_in or 8, d_out or 8, 0.15 if tol is None else tol, \
-        dtype or "float64"
+    widths, seeds, eta, phi = widths or tuple(2**k for k in range(6, 13)), seeds or 4, eta or 0.1, phi or "relu"
+    batch, d_in, d_out, tol, dtype = batch or 16, d_in or 8, d_out or 8, tol or 0.15, dtype or "float64"
+
     import torch
     from tqdm import tqdm
 
+    from infwidth.cli import estimates
     from infwidth.io import write_csv, write_json
     from infwidth.nn.coordcheck import coord_check
     from infwidth.parametrization.rational import fmt
+    from infwidth.resources import check
     from infwidth.viz.coordcheck import plot_coordcheck
 
     param = resolve_parametrization(preset_name, depth, a, b, c)
     network = _override(param, build_a, build_b, build_c)
-    ws = _widths(widths)
+    ws = list(widths)
+    check(estimates.coordcheck(ws, param.depth, d_in, d_out, batch, steps, seeds, dtype == "float64"), force,
+          "use smaller --widths, --seeds, --batch or --steps", device)
     stem = name or f"coordcheck_{param.name or 'abc'}_L{param.depth}" + (
         "_c" + fmt(param.c).replace("/", "_").replace("-", "m") if preset_name and c is not None else "")
     bar = tqdm(total=len(ws) * seeds, desc="coordcheck", disable=as_json, leave=False)
@@ -180,24 +193,25 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
 @experiment.command("max-lr")
 @click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "paper", "tiny"]), default="cpu-small",
               show_default=True, help="Grid size: cpu-small (< 15 min on 2 cores), paper (needs a GPU), tiny.")
-@click.option("--widths", default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
-@click.option("--n-train", type=int, default=None, help="Override the number of training images.")
-@click.option("--epochs", type=int, default=None, help="Override the number of epochs.")
-@click.option("--lr-step", type=float, default=None,
+@click.option("--widths", type=o.WIDTHS, default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
+@click.option("--n-train", type=o.SIZE, default=None, help="Override the number of training images.")
+@click.option("--epochs", type=o.SIZE, default=None, help="Override the number of epochs.")
+@click.option("--lr-step", type=o.POSITIVE_FLOAT, default=None,
               help="Refine the log2 LR grid to this step over the preset's range (e.g. 0.5; resumes reuse runs).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=o.InputDir(), default=None,
               help="Data folder (default: $INFWIDTH_DATA, then ../shared/data).")
 @click.option("--source", type=click.Choice(["auto", "jpeg", "python"]), default="auto", show_default=True,
               help="CIFAR-10 copy: the shared JPEG npz or the original python batches.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--cache-dir", type=o.OutputDir(), default=None,
               help="Cache for decoded images (default: $INFWIDTH_CACHE, then ~/.cache/infwidth).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default="results/max_lr", show_default=True)
+@click.option("--device", type=o.DEVICE, default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--out-dir", type=o.OutputDir(), default="results/max_lr", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already in runs.csv.")
+@force_option
 @json_option
-def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs: int | None,
-               lr_step: float | None, data_dir: str | None, source: str, cache_dir: str | None, device: str,
-               out_dir: str, resume: bool, as_json: bool) -> None:
+def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | None, epochs: int | None,
+               lr_step: float | None, data_dir: Path | None, source: str, cache_dir: Path | None, device: str,
+               out_dir: Path, resume: bool, force: bool, as_json: bool) -> None:
     """Max stable learning rate vs width in SP and muP (TP4 Section 1 figure), with fitted exponents.
 
     \b
@@ -209,14 +223,20 @@ def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs
     """
     from tqdm import tqdm
 
+    from infwidth.cli import estimates
     from infwidth.experiments.max_lr import config_for, run
+    from infwidth.resources import check
     from infwidth.viz.max_lr import plot_max_lr
 
-    cfg = config_for(preset_name, widths=tuple(_widths(widths)) if widths else None, n_train=n_train, epochs=epochs,
-                     data_dir=data_dir, source=source, cache=cache_dir, device=device, out_dir=out_dir, resume=resume)
+    cfg = config_for(preset_name, widths=widths, n_train=n_train, epochs=epochs,
+                     data_dir=None if data_dir is None else str(data_dir), source=source,
+                     cache=None if cache_dir is None else str(cache_dir), device=device, out_dir=str(out_dir),
+                     resume=resume)
+    per_width = sum(len(cfg.log2_lrs[p]) if lr_step is None else
+                    estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
+    check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width), force,
+          "use a coarser --lr-step, fewer --widths, --n-train or --epochs", device)
     if lr_step is not None:
-        if lr_step <= 0:
-            raise InfwidthError("--lr-step must be positive, e.g. 0.5.")
         grids: dict[str, tuple[float, ...]] = {}
         for p, g in cfg.log2_lrs.items():
             k = round((max(g) - min(g)) / lr_step)

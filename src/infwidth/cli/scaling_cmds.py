@@ -7,9 +7,15 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.coordcheck_model import MODEL
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
+
+# The parametrizations and optimizers a trained model can use (infwidth.sweep.trial.scaled_optimizer).
+TRAIN_PARAMETRIZATION = o.Name((*PARAMETRIZATIONS, "sp-global"), "parametrization")
+TRAIN_OPTIMIZERS = ("adam", "adam-atan2", "sgd")
 
 
 @cli.command("exponents")
@@ -46,21 +52,26 @@ def exponents_cmd(optimizer: str, alignment: str, params: tuple[str, ...], as_js
 
 @cli.command("sweep")
 @click.option("--model", type=click.Choice(["mlp", "transformer"]), default="mlp", show_default=True)
-@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
-@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
-@click.option("--widths", default="32,64,128", show_default=True, help="Comma-separated widths.")
-@click.option("--lrs", default="1e-3,3e-3,1e-2,3e-2", show_default=True, help="Comma-separated base LRs.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
-@click.option("--base-width", type=int, default=32, show_default=True)
-@click.option("--steps", type=int, default=100, show_default=True)
-@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("sweep.sqlite"), show_default=True, help="Resumable SQLite store.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Local process pool size.")
-@click.option("--ray", "ray_address", default=None, help="Run trials on this Ray cluster (needs `pip install ray`).")
+@click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
+              help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
+@click.option("--widths", type=o.SIZES, default="32,64,128", show_default=True, help="Comma-separated widths.")
+@click.option("--lrs", type=o.POSITIVE_FLOATS, default="1e-3,3e-3,1e-2,3e-2", show_default=True,
+              help="Comma-separated base LRs.")
+@click.option("--seeds", type=o.SEEDS, default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--base-width", type=o.SIZE, default=32, show_default=True)
+@click.option("--steps", type=o.SIZE, default=100, show_default=True)
+@click.option("--store", "store_path", type=o.OutputFile(), default=Path("sweep.sqlite"), show_default=True,
+              help="Resumable SQLite store.")
+@click.option("--workers", type=o.POSITIVE_INT, default=2, show_default=True,
+              help="Local processes (at most the number of trials and of CPUs).")
+@click.option("--ray", "ray_address", type=o.TEXT, default=None,
+              help="Run trials on this Ray cluster (needs `pip install ray`).")
+@force_option
 @json_option
-def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs: str, seeds: str,
-              base_width: int, steps: int, store_path: Path, workers: int, ray_address: str | None,
-              as_json: bool) -> None:
+def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: tuple[int, ...], lrs: tuple[float, ...],
+              seeds: tuple[int, ...], base_width: int, steps: int, store_path: Path, workers: int,
+              ray_address: str | None, force: bool, as_json: bool) -> None:
     """Grid sweep (learning rate x width x seed), resumable: finished trials are never redone.
 
     \b
@@ -68,11 +79,14 @@ def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs
       infwidth sweep --model mlp --parametrization mup --widths 32,64,128 --lrs 1e-3,1e-2 --store s.sqlite
       infwidth sweep --store s.sqlite --json     # rerun: only missing trials run
     """
+    from infwidth.cli.estimates import sweep
+    from infwidth.resources import check
     from infwidth.sweep import SweepStore, grid, run_sweep, summarize
 
+    check(sweep(model, (*widths, base_width), steps, len(lrs) * len(seeds), 1 if ray_address else workers), force,
+          "use smaller --widths, fewer --steps, --lrs or --seeds")
     trials = grid(model=[model], parametrization=[parametrization], optimizer=[optimizer],
-                  width=[int(w) for w in widths.split(",")], lr=[float(x) for x in lrs.split(",")],
-                  seed=[int(s) for s in seeds.split(",")], base_width=[base_width], steps=[steps])
+                  width=list(widths), lr=list(lrs), seed=list(seeds), base_width=[base_width], steps=[steps])
     store = SweepStore(store_path)
     done = run_sweep(trials, store, workers=workers, ray_address=ray_address, progress=not as_json)
     info(f"{done} trial(s) run, {len(trials) - done} already in {store_path}")
@@ -92,21 +106,25 @@ TRANSFER_TASKS = ("cifar-mlp", "text-transformer", "hf-gpt2")
 @experiment.command("transfer")
 @click.option("--task", type=click.Choice(TRANSFER_TASKS), default="cifar-mlp", show_default=True,
               help="cifar-mlp, text-transformer, or hf-gpt2 (Hugging Face GPT-2, tied embeddings, its own init).")
-@click.option("--parametrizations", default="sp-global,sp,mup", show_default=True)
-@click.option("--optimizers", default="adam,adam-atan2", show_default=True)
-@click.option("--widths", default="64,128,256,512,1024", show_default=True)
-@click.option("--lrs", default="1.25e-4,5e-4,2e-3,8e-3,3.2e-2", show_default=True)
-@click.option("--seeds", default="0", show_default=True)
-@click.option("--steps", type=int, default=100, show_default=True)
-@click.option("--batch", type=int, default=64, show_default=True)
-@click.option("--base-width", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--data-dir", default=None, help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--parametrizations", type=o.CommaList(TRAIN_PARAMETRIZATION, unique=True),
+              default="sp-global,sp,mup", show_default=True)
+@click.option("--optimizers", type=o.CommaList(o.Name(TRAIN_OPTIMIZERS, "optimizer"), unique=True),
+              default="adam,adam-atan2", show_default=True)
+@click.option("--widths", type=o.SIZES, default="64,128,256,512,1024", show_default=True)
+@click.option("--lrs", type=o.POSITIVE_FLOATS, default="1.25e-4,5e-4,2e-3,8e-3,3.2e-2", show_default=True)
+@click.option("--seeds", type=o.SEEDS, default="0", show_default=True)
+@click.option("--steps", type=o.SIZE, default=100, show_default=True)
+@click.option("--batch", type=o.SIZE, default=64, show_default=True)
+@click.option("--base-width", type=o.SIZE, default=64, show_default=True)
+@click.option("--workers", type=o.POSITIVE_INT, default=2, show_default=True)
+@click.option("--data-dir", type=o.InputDir(), default=None,
+              help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=o.OutputDir(), default=Path("results"), show_default=True)
+@force_option
 @json_option
-def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str, lrs: str, seeds: str,
-                 steps: int, batch: int, base_width: int, workers: int, data_dir: str | None, out: Path,
-                 as_json: bool) -> None:
+def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple[str, ...], widths: tuple[int, ...],
+                 lrs: tuple[float, ...], seeds: tuple[int, ...], steps: int, batch: int, base_width: int, workers: int,
+                 data_dir: Path | None, out: Path, force: bool, as_json: bool) -> None:
     """Loss vs learning rate per width, and the drift of the optimal learning rate per doubling of width.
 
     Resumable (SQLite store in --out). Writes transfer_<task>.csv/.json/_<optimizer>.png and transfer.md.
@@ -119,12 +137,17 @@ def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str,
       infwidth experiment transfer --task hf-gpt2 --parametrizations mup,sp-global --optimizers adam \\
           --widths 64,128,256,512 --base-width 64 --steps 100 --batch 16 --out results
     """
+    from infwidth.cli.estimates import transfer
     from infwidth.experiments.transfer import TransferConfig, run
+    from infwidth.resources import check
 
-    cfg = TransferConfig(task=task, parametrizations=parametrizations.split(","), optimizers=optimizers.split(","),
-                         widths=[int(w) for w in widths.split(",")], lrs=[float(x) for x in lrs.split(",")],
-                         seeds=[int(s) for s in seeds.split(",")], steps=steps, batch=batch,
-                         base_width=base_width, workers=workers, data_dir=data_dir, out=out)
+    check(transfer(task, (*widths, base_width), steps, batch,
+                   len(parametrizations) * len(optimizers) * len(lrs) * len(seeds), workers), force,
+          "use smaller --widths, fewer --steps, --lrs, --seeds or a smaller --batch")
+    cfg = TransferConfig(task=task, parametrizations=list(parametrizations), optimizers=list(optimizers),
+                         widths=list(widths), lrs=list(lrs), seeds=list(seeds), steps=steps, batch=batch,
+                         base_width=base_width, workers=workers, data_dir=None if data_dir is None else str(data_dir),
+                         out=out)
     res = run(cfg, progress=not as_json)
     if as_json:
         print_json(res)
@@ -138,25 +161,31 @@ def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str,
 
 
 @cli.command("alignment")
-@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
-@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
-@click.option("--width", type=int, default=256, show_default=True)
-@click.option("--base-width", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-2, show_default=True)
-@click.option("--steps", type=int, default=50, show_default=True)
-@click.option("--every", type=int, default=5, show_default=True, help="Log every this many steps.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("alignment.csv"),
+@click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
+              help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
+@click.option("--width", type=o.SIZE, default=256, show_default=True)
+@click.option("--base-width", type=o.SIZE, default=32, show_default=True)
+@click.option("--lr", type=o.POSITIVE_FLOAT, default=1e-2, show_default=True)
+@click.option("--steps", type=o.SIZE, default=50, show_default=True)
+@click.option("--every", type=o.POSITIVE_INT, default=5, show_default=True, help="Log every this many steps.")
+@click.option("--out", type=o.OutputFile(".csv"), default=Path("alignment.csv"),
               show_default=True, help="CSV to write (a PNG with the same stem is written beside it).")
+@force_option
 @json_option
 def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: int, lr: float, steps: int,
-                  every: int, out: Path, as_json: bool) -> None:
+                  every: int, out: Path, force: bool, as_json: bool) -> None:
     """Train the sweep's MLP task and log the alignment exponents alpha, omega, u per layer.
 
     \b
     Example:
       infwidth alignment --parametrization mup --optimizer adam --width 512 --steps 50 --out align.csv
     """
+    from infwidth.cli.estimates import alignment
+    from infwidth.resources import check
     from infwidth.scaling.alignment import AlignmentTracker
+
+    check(alignment(max(width, base_width), steps), force, "use a smaller --width or fewer --steps")
     from infwidth.sweep.trial import build, mlp_task
     from infwidth.viz.scaling import plot_alignment
 
@@ -184,17 +213,19 @@ def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: 
 
 
 @cli.command("explain")
-@click.option("--model", required=True, metavar="PKG.MOD:FACTORY",
+@click.option("--model", type=MODEL, required=True, metavar="PKG.MOD:FACTORY",
               help="FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
-@click.option("--base-width", type=int, required=True, help="Width of the base model (where constants were tuned).")
-@click.option("--width", type=int, required=True, help="Width of the model to scale.")
+@click.option("--base-width", type=o.SIZE, required=True, help="Width of the base model (where constants were tuned).")
+@click.option("--width", type=o.SIZE, required=True, help="Width of the model to scale.")
 @click.option("--parametrization", type=click.Choice(PARAMETRIZATIONS), default="mup", show_default=True)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--alignment", type=click.Choice(["full", "none"]), default="full", show_default=True)
-@click.option("--gauge", default=None, help="Where multipliers live (see docs/scaling.md) [default: the library's].")
+@click.option("--gauge", type=o.Name(("mup", "absorbed", "multipliers"), "gauge"), default=None,
+              help="Where multipliers live: mup, absorbed or multipliers (docs/scaling.md) [default: mup].")
+@force_option
 @json_option
 def explain_cmd(model: str, base_width: int, width: int, parametrization: str, optimizer: str, alignment: str,
-                gauge: str | None, as_json: bool) -> None:
+                gauge: str | None, force: bool, as_json: bool) -> None:
     """Every scaling decision for one model: role, width multiplier, init factor, multiplier, lr and eps factors.
 
     Builds FACTORY(width) and FACTORY(base-width) and explains, per parameter (tied names included), what
@@ -207,14 +238,16 @@ def explain_cmd(model: str, base_width: int, width: int, parametrization: str, o
     """
     from dataclasses import asdict
 
-    from infwidth.errors import InfwidthError
+    from infwidth.resources import F32, Estimate, check
     from infwidth.scaling import explain, format_rows
-    from infwidth.scaling.factory import build, load_factory
+    from infwidth.scaling.factory import build, load_factory, parameter_count
 
-    for flag, v in (("--base-width", base_width), ("--width", width)):
-        if v < 1:
-            raise InfwidthError(f"{flag} must be a positive integer, got {v}.")
     factory = load_factory(model)
+    count = parameter_count(factory, model)
+    if count is not None:  # the two models and the table's statistics, before either is built
+        check(Estimate(f"explaining {model} at widths {base_width} and {width}",
+                       4.0 * F32 * (count(width) + count(base_width)), 20.0 * (count(width) + count(base_width))),
+              force, "use smaller --width or --base-width")
     target, base = build(factory, width, model), build(factory, base_width, model)
     kwargs = {"parametrization": parametrization, "optimizer": optimizer, "alignment": alignment}
     rows = explain(target, base, **(kwargs if gauge is None else {**kwargs, "gauge": gauge}))

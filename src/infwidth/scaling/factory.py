@@ -19,7 +19,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -120,3 +120,35 @@ def build(factory: Factory, width: int, spec: str = "the factory") -> nn.Module:
         raise InfwidthError(f"{spec}({width}) returned a {type(model).__name__}, not a torch.nn.Module; "
                             "FACTORY(width) must return the model.")
     return model
+
+
+#: Small widths tried, in turn, to learn how a factory's parameter count grows (a factory may need multiples).
+PROBE_WIDTHS = ((16, 32, 48), (64, 128, 192), (128, 256, 384))
+
+
+def parameter_count(factory: Factory, spec: str = "the factory") -> Callable[[float], float] | None:
+    """width -> number of parameters of ``factory(width)``, from three small models (None if none builds).
+
+    Parameter counts of models built from width-sized layers are polynomials of degree <= 2 in the width
+    (embeddings and biases linear, hidden matrices quadratic), so the quadratic through three widths is exact
+    for them; used to refuse a width that cannot fit before any large model is built.
+    """
+    for ws in PROBE_WIDTHS:
+        try:
+            counts = [float(sum(p.numel() for p in build(factory, w, spec).parameters())) for w in ws]
+        except InfwidthError:
+            continue
+        return _quadratic_through(ws, counts)
+    return None
+
+
+def _quadratic_through(xs: Sequence[float], ys: Sequence[float]) -> Callable[[float], float]:
+    """The quadratic through three points (Lagrange form), never below the smallest ``ys``."""
+    (x0, x1, x2), (y0, y1, y2) = xs, ys
+
+    def q(w: float) -> float:
+        w = float(w)
+        return max(min(ys), y0 * (w - x1) * (w - x2) / ((x0 - x1) * (x0 - x2))
+                   + y1 * (w - x0) * (w - x2) / ((x1 - x0) * (x1 - x2))
+                   + y2 * (w - x0) * (w - x1) / ((x2 - x0) * (x2 - x1)))
+    return q

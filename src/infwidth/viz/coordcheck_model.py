@@ -52,7 +52,7 @@ def _size_panel(ax: plt.Axes, result: ModelCheckResult, fits: list[ModuleFit], t
         lo, hi = math.log2(min(ys_all)), math.log2(max(ys_all))
         c, half = (lo + hi) / 2, max((hi - lo) / 2 + 0.5, 2.0)
         ax.set_ylim(2 ** (c - half), 2 ** (c + half))
-    ax.set_title(f"{title} ({len(fits)} modules)", fontsize=9)
+    ax.set_title(f"{title} ({len(fits)} module{'s' * (len(fits) != 1)})", fontsize=9)
     ax.set_xlabel("width", fontsize=8)
     ax.tick_params(labelsize=7)
     handles, labels = ax.get_legend_handles_labels()
@@ -87,7 +87,8 @@ def _slope_panel(ax: plt.Axes, result: ModelCheckResult) -> None:
     ax.set_xticklabels(modules, rotation=90, fontsize=max(3.5, 7 - len(modules) / 20))
     ax.set_xlim(-0.7, len(modules) - 0.3)
     ax.set_ylabel("slope of log2 RMS vs log2 width", fontsize=8)
-    ax.set_title(f"fitted exponents: o at init, [] change after t={t} steps (95% CI); band = predicted +- tol "
+    steps = f"{t} step{'s' * (t > 1)}"
+    ax.set_title(f"fitted exponents: o at init, [] change after {steps} (95% CI); band = predicted +- tol "
                  f"{result.config.tol:g}; red = not a pass", fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
 
@@ -113,4 +114,4 @@ def plot_model_coordcheck(result: ModelCheckResult, out: str | Path) -> Path:
             f"{','.join(map(str, cfg.widths))} (base {cfg.base_width}), {cfg.seeds} seed(s), data {result.data}")
     fig.suptitle(head + "\n" + "\n".join(textwrap.wrap(result.summary(), 180)[:3]), fontsize=9,
                  color="black" if result.verdict == "PASS" else "C3")
-    return save_figure(fig, out, dpi=100, top=0.925)
+    return save_figure(fig, out, dpi=100, top=0.95)

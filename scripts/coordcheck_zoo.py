@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import zoo  # noqa: E402
-
 from infwidth.io import read_json, write_csv, write_json  # noqa: E402
 from infwidth.scaling.coordcheck import coord_check_model  # noqa: E402
 from infwidth.viz.coordcheck_model import plot_model_coordcheck  # noqa: E402
@@ -63,10 +62,14 @@ def main() -> None:
                 print(f"{name} {param}: {r.summary()}", flush=True)
             res = read_json(path)
             t = res["table_row"]
+            init = next((f for f in res["fits"] if f["module"] == t["logits_module"] and f["step"] == 0), None)
             rows.append({"model": name, "parametrization": label, "widths": ",".join(map(str, res["widths"])),
                          "worst_hidden_module": t["worst_hidden_module"],
                          "worst_hidden_slope": _fmt(t["worst_hidden_slope"], t["worst_hidden_ci"]),
-                         "logits_slope": _fmt(t["logits_slope"], t["logits_ci"]), "verdict": t["verdict"],
+                         "logits_slope": _fmt(t["logits_slope"], t["logits_ci"]),
+                         "logits_init_slope": "-" if init is None else
+                         _fmt(init["slope"], [init["ci_low"], init["ci_high"]]) + f" ({init['predicted']})",
+                         "verdict": t["verdict"],
                          "summary": res["summary"]})
     write_csv(args.out.with_suffix(".csv"), rows)
     cmd = "python scripts/coordcheck_zoo.py --out " + str(args.out) + (
@@ -76,12 +79,15 @@ def main() -> None:
              "base width = smallest width). Slopes of log2 RMS against log2 width of the change of each module's "
              "output after the last step shown (the last step for muP; the first step for SP, where only the first "
              "step is predicted), with 95% CIs; the worst hidden module is the one farthest from 0 "
-             "(width-independent).", "",
-             "| model | parametrization | widths | worst hidden slope (module) | logits slope | verdict |",
-             "|---|---|---|---|---|---|"]
+             "(width-independent). Logits at init: the slope of the logits' RMS at initialization with its prediction "
+             "(muP n^{-1/2}; a band up to 0 when the readout has a nonzero bias; SP n^0).", "",
+             "| model | parametrization | widths | worst hidden slope (module) | logits slope | logits at init "
+             "(predicted) | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['parametrization']} | {r['widths']} | {r['worst_hidden_slope']} "
-                     f"({r['worst_hidden_module']}) | {r['logits_slope']} | {r['verdict']} |")
+                     f"({r['worst_hidden_module']}) | {r['logits_slope']} | {r['logits_init_slope']} "
+                     f"| {r['verdict']} |")
     lines += ["", "Verdicts in full:", ""] + [f"* {r['model']}, {r['parametrization']}: {r['summary']}" for r in rows]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out.with_suffix('.md')}")

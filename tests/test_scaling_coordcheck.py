@@ -128,9 +128,21 @@ def test_module_kinds_come_from_shapes_and_training() -> None:
     assert r.kinds["inp"] == r.kinds["hid"] == "hidden"
     assert r.kinds["out"] == "logits" and r.kinds["rot"] == "constant"
     assert r.kinds["(model)"] == "logits"  # "+ 0 * ..." makes a new tensor: the model's output is judged too
-    assert "out" in r.offsets  # nn.Linear's default bias: f_0 is Theta(1) in the limit, band [-1/2, 0] at init
+    assert r.offsets == {"out": "nonzero width-independent bias"}  # nn.Linear's default bias: f_0 -> Theta(1)
     r2 = coord_check_model(_mlp, (32, 64, 128), seeds=1, steps=1)
     assert "(model)" not in r2.kinds  # nn.Sequential returns its last layer's tensor: reported once
+
+    class Tied(nn.Module):  # readout tied to the input embedding, no bias
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.emb, self.norm, self.out = nn.Embedding(20, width), nn.LayerNorm(width), nn.Linear(width, 20, False)
+            self.out.weight = self.emb.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.norm(self.emb(x)))
+
+    r3 = coord_check_model(Tied, (32, 64, 128), seeds=1, steps=1)
+    assert r3.kinds["out"] == "logits" and r3.offsets == {"out": "weight tied to an input embedding"}
 
 
 def test_mis_scaled_model_fails_and_names_the_offender() -> None:

@@ -135,7 +135,7 @@ def _predicted_line(result: Any) -> str:
         if h is not None and g is not None:
             hs = fmt(h[0]) if h[0] == h[1] else f"[{fmt(h[0])}, {fmt(h[1])}]"
             parts.append(f"{'init' if s == 0 else f't={s}'}: hidden {hs}, logits {fmt(g[0])}")
-    extra = f" (logits of {', '.join(result.offsets)} with a nonzero bias: up to 0 at init)" if result.offsets else ""
+    extra = "".join(f"; {m} at init: up to 0 ({why})" for m, why in result.offsets.items())
     return "predicted exponents " + "; ".join(parts) + extra
 
 

@@ -76,6 +76,7 @@ class _Run:
     shapes: dict[str, tuple[tuple[int, ...], ...]]  # module -> shapes of its outputs (one per call)
     sizes: dict[tuple[str, int], float]  # (module, step) -> RMS of the output (0) or of its change (t)
     params: dict[str, dict[str, tuple[tuple[int, ...], bool]]]  # module -> own parameter -> (shape, nonzero)
+    tied: set[str] = field(default_factory=set)  # modules holding a tensor that another module holds too
     diverged_at: int | None = None
 
 
@@ -123,7 +124,7 @@ def _run_one(factory: Factory, cfg: CheckConfig, width: int, seed: int, inputs: 
             module, _, leaf = canonical_name(pname).rpartition(".")
             own.setdefault(module or "(model)", {})[leaf] = (tuple(p.shape), bool(p.detach().ne(0).any()))
         run = _Run({k: tuple(tuple(t.shape) for t in v) for k, v in init.items()},
-                   {(k, 0): _cat_rms(v) for k, v in init.items()}, own)
+                   {(k, 0): _cat_rms(v) for k, v in init.items()}, own, _tied_modules(model))
         for t in range(1, cfg.steps + 1):
             opt.zero_grad(set_to_none=True)
             logits = first_tensor(call(model, inputs))
@@ -208,7 +209,7 @@ class ModelCheckResult:
     data: str
     records: list[dict[str, Any]] = field(default_factory=list)  # module, step, width, seed, size
     kinds: dict[str, str] = field(default_factory=dict)  # module -> hidden / logits / constant
-    offsets: list[str] = field(default_factory=list)  # logits modules with a nonzero width-independent parameter
+    offsets: dict[str, str] = field(default_factory=dict)  # logits module -> why f_0 has a Theta(1) part
     fits: list[ModuleFit] = field(default_factory=list)
     diverged: list[dict[str, int]] = field(default_factory=list)  # width, seed, step
 
@@ -310,16 +311,28 @@ def _classify(runs: Mapping[tuple[int, int], _Run]) -> dict[str, str]:
     return kinds
 
 
-def _offsets(runs: Mapping[tuple[int, int], _Run], kinds: Mapping[str, str]) -> list[str]:
-    """Logits modules holding a nonzero parameter of the same shape at every width (a readout bias beta):
-    f_0 = W_0 z + beta is then Theta(1) in the limit, so its init slope lies between the readout's and 0."""
-    out = []
+def _tied_modules(model: nn.Module) -> set[str]:
+    """Modules holding a tensor that another module holds too (tied weights), by canonical name."""
+    owners: dict[int, set[str]] = {}
+    for pname, p in model.named_parameters(remove_duplicate=False):
+        owners.setdefault(id(p), set()).add(canonical_name(pname).rpartition(".")[0] or "(model)")
+    return {m for names in owners.values() if len(names) > 1 for m in names}
+
+
+def _offsets(runs: Mapping[tuple[int, int], _Run], kinds: Mapping[str, str]) -> dict[str, str]:
+    """Logits modules whose f_0 has a width-independent part, with the reason: a nonzero parameter of the same
+    shape at every width (a readout bias beta: f_0 = W_0 z + beta), or a weight tied to an input embedding
+    (the residual stream carries the input token's own embedding e, and e . e / m is a Law-of-Large-Numbers sum:
+    that token's logit is Theta(1)). Their init slope then lies between the readout's exponent and 0."""
+    out = {}
     for name in (n for n, k in kinds.items() if k == "logits"):
         per_run = [r.params.get(name, {}) for r in runs.values()]
         for leaf in set.intersection(*(set(p) for p in per_run)):
             if len({p[leaf][0] for p in per_run}) == 1 and any(p[leaf][1] for p in per_run):
-                out.append(name)
+                out[name] = f"nonzero width-independent {leaf}"
                 break
+        if name not in out and any(name in r.tied for r in runs.values()):
+            out[name] = "weight tied to an input embedding"
     return out
 
 

@@ -6,7 +6,8 @@ muP + Adam and SP + one global Adam learning rate -> worst hidden slope, logits 
 Each (model, parametrization) is one ``infwidth.scaling.coordcheck.coord_check_model`` run, the same as
 ``infwidth coordcheck --model tests/zoo.py:NAME --parametrization P --widths W --seeds 2 --steps 3``; its
 summary is saved as ``OUT/NAME_P.json`` (and its figure as ``OUT/NAME_P.png``), and finished runs are reused
-on a rerun (``--force`` redoes them). The table is written to ``OUT.md`` and ``OUT.csv``.
+on a rerun (``--force`` redoes the chosen ones). The table is written to ``OUT.md`` and ``OUT.csv``; it has every
+saved run under OUT, so ``--models``/``--params`` redo a part without dropping the other rows.
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
-    for name in args.models.split(","):
+    chosen = args.models.split(",")
+    for name in sorted(set(zoo.FACTORIES) | set(chosen)):
         widths = WIDTHS.get(name, DEFAULT_WIDTHS)
         for param, label in PARAMS:
             path = args.out / f"{name}_{param}.json"
-            if param not in args.params.split(",") and not path.is_file():
+            run = name in chosen and param in args.params.split(",")
+            if not run and not path.is_file():
                 continue
-            if args.force or not path.is_file():
+            if run and (args.force or not path.is_file()):
                 r = coord_check_model(zoo.FACTORIES[name], widths, parametrization=param, seeds=args.seeds,
                                       steps=args.steps, spec=f"tests/zoo.py:{name}")
                 write_json(path, r.to_json())

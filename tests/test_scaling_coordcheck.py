@@ -14,7 +14,7 @@ from torch import nn
 
 from _cli import run_cli
 from infwidth.errors import InfwidthError
-from infwidth.nn.exponents import Quantity, predicted_exponents
+from infwidth.nn.predicted_sizes import Quantity, predicted_exponents
 from infwidth.parametrization import mup as tp4_mup
 from infwidth.parametrization import sp as tp4_sp
 from infwidth.scaling.coordcheck import coord_check_model
@@ -56,7 +56,7 @@ def test_mup_predictions_are_the_ones_in_the_papers() -> None:
 
 def test_sp_global_sgd_first_step_equals_tp4_algebra() -> None:
     """SP with one global SGD rate (c = 0): the first-step blow-up exponents equal the independent TP4 algebra
-    of infwidth.nn.exponents (Delta h^2_1 ~ n^{1/2}, Delta f_1 ~ n; Delta h^1_1 ~ n^{-1/2})."""
+    of infwidth.nn.predicted_sizes (Delta h^2_1 ~ n^{1/2}, Delta f_1 ~ n; Delta h^1_1 ~ n^{-1/2})."""
     p = predict("sp-global", "sgd")
     tp4 = predicted_exponents(tp4_sp(2), steps=1)
     assert p.hidden_delta == (tp4[Quantity("dh", 1, 1)], tp4[Quantity("dh", 2, 1)]) == (-HALF, HALF)
@@ -181,7 +181,7 @@ def test_data_guess_user_batch_and_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(InfwidthError, match="at least 3 distinct"):
         coord_check_model(_mlp, (16, 32, 32))
     with pytest.raises(InfwidthError, match="unknown parametrization"):
-        coord_check_model(_mlp, (16, 32, 64), parametrization="mu-p")
+        coord_check_model(_mlp, (16, 32, 64), parametrization="nu-p")
     with pytest.raises(InfwidthError, match="learning rate"):
         coord_check_model(_mlp, (16, 32, 64), lr=math.nan)
 

@@ -43,10 +43,9 @@ def _planted_vectors(sections: list[AnalogySection], seed: int = 0) -> tuple[lis
 
 def test_agrees_with_gensim(tmp_path: Path) -> None:
     gensim_models = pytest.importorskip("gensim.models")
-    from infwidth.data.analogy import QUESTIONS_WORDS
-    from infwidth.data.text8 import resolve_data_file
+    from _data import questions_words
 
-    qpath = resolve_data_file(QUESTIONS_WORDS)
+    qpath = questions_words(tmp_path)  # the shared file, or a generated one in its format
     sections = load_questions(qpath)
     words, vecs = _planted_vectors(sections)
     restrict = int(0.8 * len(words))  # some questions fall outside the candidates

@@ -44,3 +44,4 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
+

@@ -45,7 +45,7 @@ MLP_ONLY = {"depth": "--depth", "a": "--a", "b": "--b", "c": "--c", "phi": "--ph
 MODEL_ONLY = {"optimizer": "--optimizer", "base_width": "--base-width", "data": "--data",
               "batch_file": "--batch-file", "loss": "--loss", "alignment": "--alignment"}
 #: Parametrization names of each mode.
-MODEL_NAMES = ("sp", "ntk", "ntp", "mup", "mf", "mfp", "sp-global")
+MODEL_NAMES = ("sp", "ntp", "mfp", "mup", "sp-global")  # canonical names (aliases: ntk, mf, ...)
 
 
 def check_mode_options(model: str | None, parametrization: str | None, given: dict[str, Any]) -> None:
@@ -92,7 +92,12 @@ def load_batch(path: Path) -> Any:
     """A batch file written with ``torch.save``: a tensor, or a dict with "inputs" (and "labels")."""
     import torch
 
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as e:  # a name too long for the file system, ...
+        raise InfwidthError(f"--batch-file {str(path)[:60]!r}... is not a usable path ({e.strerror}); give the "
+                            "path of a torch.save file.") from None
+    if not found:
         raise InfwidthError(f"--batch-file {str(path)!r} does not exist; write one with torch.save(batch, PATH).")
     try:
         batch = torch.load(path, weights_only=True, map_location="cpu")

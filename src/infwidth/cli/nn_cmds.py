@@ -17,9 +17,9 @@ DTYPES = {"float32": "float32", "float64": "float64"}
 
 
 def _check_phi(name: str) -> None:
-    from infwidth.nn.mlp import resolve_activation
+    from infwidth.arch import activation
 
-    resolve_activation(name)
+    activation(name)
 
 
 PHI = o.Spec(_check_phi, "activation", "relu")
@@ -33,18 +33,21 @@ def _coordcheck_names() -> list[str]:
 
 
 def _normalize_name(text: str) -> str:
-    t = text.strip().lower().replace("μp", "mup")
-    return "sp-global" if t in ("sp-global", "sp_global") else t.replace("-", "_")
+    from infwidth.parametrization.presets import canonical
+
+    name = canonical(text)
+    return "sp-global" if name in ("sp-global", "sp_global") else name
 
 
-# The built-in MLP check takes the TP4 presets; --model takes the scaling names (sp, ntk, mup, mf, sp-global).
+# The built-in MLP check takes the TP4 presets; --model takes the scaling names (sp, ntp, mfp, mup, sp-global);
+# aliases (ntk, mf, μP, SP_STABLE, ...) through the one registry's canonical().
 COORDCHECK_NAMES = o.Name(_coordcheck_names, "parametrization", normalize=_normalize_name)
 
 
 def coordcheck_parametrization(f: click.decorators.FC) -> click.decorators.FC:
     """parametrization_options with the names of both modes of ``coordcheck``."""
     return parametrization_options(f, COORDCHECK_NAMES, "Named parametrization: a TP4 preset (sp, sp_stable, ntp, "
-                                   "mfp, mup) for the MLP; with --model sp, ntk, mup, mf or sp-global [default: mup].")
+                                   "mfp, mup) for the MLP; with --model sp, ntp, mfp, mup or sp-global [default: mup].")
 
 
 def _override(p: AbcParametrization, a: Exponents, b: Exponents, c: Exponents) -> AbcParametrization:
@@ -110,7 +113,7 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
     prints each measured exponent (95% CI) next to the predicted one with a pass/fail verdict.
 
     With --model PKG.MOD:FACTORY: any model. FACTORY(width) builds it at each width; it is scaled against
-    FACTORY(base width) in --parametrization (sp, ntk, mup, mf; or sp-global: untouched, one learning rate),
+    FACTORY(base width) in --parametrization (sp, ntp, mfp, mup; or sp-global: untouched, one learning rate),
     trained --steps steps with --optimizer, and the output of every module is recorded at init and after
     each step. Verdict: PASS, FAIL (worst offenders named) or FLAGGED (growth predicted and measured).
     Writes a CSV of raw sizes, a CSV of fits, a JSON summary and a PNG; exit 1 when the check fails.
@@ -225,6 +228,7 @@ def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | 
 
     from infwidth.cli import estimates
     from infwidth.experiments.max_lr import config_for, run
+    from infwidth.io import refuse_overwrite
     from infwidth.resources import check
     from infwidth.viz.max_lr import plot_max_lr
 
@@ -236,6 +240,7 @@ def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | 
                     estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
     check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width), force,
           "use a coarser --lr-step, fewer --widths, --n-train or --epochs", device)
+    refuse_overwrite(out_dir, ("runs.csv",), resume, force)
     if lr_step is not None:
         grids: dict[str, tuple[float, ...]] = {}
         for p, g in cfg.log2_lrs.items():

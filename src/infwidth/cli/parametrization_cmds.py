@@ -24,9 +24,14 @@ def _preset_names() -> list[str]:
     return list(PRESETS)
 
 
-# A preset of TP4 Table 1, by name (sp-stable, SP_STABLE and μP are accepted too).
-PRESET = o.Name(_preset_names, "parametrization",
-                normalize=lambda s: s.strip().lower().replace("-", "_").replace("μp", "mup"))
+def _canonical(name: str) -> str:
+    from infwidth.parametrization.presets import canonical
+
+    return canonical(name)
+
+
+# A preset of the one registry, by name or alias (sp-stable, SP_STABLE, ntk, mf and μP are accepted too).
+PRESET = o.Name(_preset_names, "parametrization", normalize=_canonical)
 Exponents = Sequence[Fraction] | str | None
 DEPTH = o.Int(min=1, max=MAX_DEPTH_ALGEBRA, example="2")
 EXPONENTS = o.RationalList(max_len=MAX_DEPTH_ALGEBRA + 1)
@@ -69,7 +74,7 @@ def resolve_parametrization(
 
 
 def parametrization_options(f: click.decorators.FC, names: click.ParamType = PRESET,
-                            names_help: str = "Named parametrization: sp, sp_stable, ntp, mfp (L = 1) or mup."
+                            names_help: str = "Named parametrization: sp, sp_stable, ntp, mfp or mup."
                             ) -> click.decorators.FC:
     """The shared options naming a parametrization (``names``: the type of --parametrization)."""
     f = click.option("--c", "c", type=EXPONENTS,

@@ -90,12 +90,14 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
 
     Example: infwidth experiment word2vec --model width:64 --preset tiny --out runs/w2v-64
     """
-    from infwidth.experiments.word2vec import Word2VecConfig, run
+    from infwidth.experiments.word2vec import FINISHED_FILES, Word2VecConfig, run
+    from infwidth.io import refuse_overwrite
 
     cfg = Word2VecConfig(model=model, out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                          max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir, seed=seed,
-                         threads=threads, backend=backend, device=device, resume=resume)
+                         threads=threads, backend=backend, device=device, resume=resume, force=force)
     _check_size(cfg, (model,), force)
+    refuse_overwrite(out, FINISHED_FILES, resume, force)
     info(f"word2vec {model} preset={preset} -> {out}")
     summary = run(cfg)
     if as_json:
@@ -199,7 +201,7 @@ def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, 
 
     base = Word2VecConfig(model="limit", out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                           max_tokens=max_tokens, data_dir=data_dir, seed=seed, threads=threads, device=device,
-                          resume=resume)
+                          resume=resume, force=force)
     _check_size(base, models, force)
     rows = table3(base, models, markdown=table, figure=figure,
                   command="infwidth " + " ".join(sys.argv[1:]))

@@ -25,12 +25,13 @@ import numpy as np
 from infwidth.data.analogy import evaluate_analogies, load_questions, uniform_guess_accuracy
 from infwidth.data.text8 import EncodedCorpus, load_corpus
 from infwidth.errors import InfwidthError
-from infwidth.io import load_checkpoint, read_csv, write_csv, write_json
+from infwidth.io import atomic_open, load_checkpoint, read_csv, refuse_overwrite, rows_until, write_csv, write_json
 from infwidth.word2vec.model import ModelSpec, Trainer, TrainSettings, init_params, save_trainer
 
 # Presets. ``paper``: TP4's text8 runs (Section 9.3 and the edwardjhu/TP4 scripts). ``cpu``: the
 # reduced setting for all four models (64, 256, 1024, limit): 16 minutes on 2 idle cores (measured; see
 # docs/word2vec.md; ``--epochs 15`` fits the 2-hour budget). ``tiny``: seconds, for tests.
+FINISHED_FILES = ("summary.json", "checkpoint.pt")  # a run's results (or its resume point) in ``out``
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"max_tokens": 300_000, "max_vocab": 2000, "epochs": 1},
     "cpu": {"max_tokens": None, "max_vocab": 10_000, "epochs": 2},
@@ -59,6 +60,7 @@ class Word2VecConfig:
     device: str = "cpu"
     restrict: int = 30000
     resume: bool = False
+    force: bool = False  # replace a finished or checkpointed run in ``out``
     progress: bool = True
     checkpoint_every_s: float = 600.0
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -103,10 +105,9 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
     spec = ModelSpec.parse(cfg.model)
     r = cfg.resolved()
     out = Path(cfg.out)
+    refuse_overwrite(out, FINISHED_FILES, cfg.resume, cfg.force)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.csv"
-    if not cfg.resume and ckpt_path.exists():
-        raise InfwidthError(f"{out} already holds a run; pass --resume to continue it or choose another --out.")
     if corpus is None:
         corpus = _corpus(cfg, r)
     sections = load_questions(cfg.questions, data_dir=cfg.data_dir)
@@ -130,7 +131,10 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
         state = load_checkpoint(ckpt_path)
         if state is not None:
             trainer.load_state_dict(state)
-            rows = [_numeric(row) for row in read_csv(metrics_path)] if metrics_path.exists() else []
+            # metrics.csv is derived: keep the epochs the checkpoint has finished (a kill between the two writes
+            # leaves a row the resumed run recomputes)
+            rows = rows_until([_numeric(row) for row in read_csv(metrics_path)] if metrics_path.exists() else [],
+                              "epoch", trainer.epoch)
     clock = {"t": time.monotonic(), "tokens": 0}
 
     def on_epoch_end(tr: Trainer) -> None:
@@ -148,10 +152,16 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
     except KeyboardInterrupt:  # keep the work done so far for --resume
         save_trainer(ckpt_path, trainer)
         raise
-    np.savez(out / "vectors.npz", words=np.array(corpus.words), vectors=trainer.embeddings())
+    _save_vectors(out, corpus.words, trainer.embeddings())
     summary = {**base, **(rows[-1] if rows else {})}
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _save_vectors(out: Path, words: list[str], vectors: np.ndarray) -> None:
+    """``out/vectors.npz`` (arrays ``words`` and ``vectors``), written atomically."""
+    with atomic_open(out / "vectors.npz", "wb") as f:
+        np.savez(f, words=np.array(words), vectors=vectors)
 
 
 def _run_ntk(spec: ModelSpec, corpus: EncodedCorpus, sections: list[Any], cfg: Word2VecConfig, out: Path,
@@ -164,7 +174,7 @@ def _run_ntk(spec: ModelSpec, corpus: EncodedCorpus, sections: list[Any], cfg: W
                "analytic_full_vocab": uniform_guess_accuracy(len(corpus.words)),
                "analytic_candidates": uniform_guess_accuracy(candidates)}
     write_csv(out / "metrics.csv", [summary])
-    np.savez(out / "vectors.npz", words=np.array(corpus.words), vectors=syn0)
+    _save_vectors(out, corpus.words, syn0)
     write_json(out / "summary.json", summary)
     return summary
 

@@ -391,7 +391,7 @@ def coord_check_model(factory: Factory, widths: Sequence[int] = (64, 128, 256, 5
                       progress: Callable[[int, int], None] | None = None) -> ModelCheckResult:
     """Coordinate check of ``factory(width)`` across ``widths`` and ``seeds`` (module docstring).
 
-    Inputs: ``factory`` (width -> nn.Module); ``parametrization`` sp/ntk/mup/mf (scaled against
+    Inputs: ``factory`` (width -> nn.Module); ``parametrization`` sp/ntp/mfp/mup (scaled against
     ``factory(base_width)``, default the smallest width, with the derived per-layer learning rates) or
     sp-global (the model untouched, one learning rate); ``optimizer`` adam/adam-atan2/sgd; base ``lr``
     (default 1e-3 for Adam, 0.05 for SGD); ``data``: auto (from the first layer), tokens:VOCAB[:LENGTH],

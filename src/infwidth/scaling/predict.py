@@ -82,7 +82,7 @@ def _deltas(layers: Sequence[LayerExponents], update: Sequence[Fraction], al: Al
 def predict(parametrization: str, optimizer: str = "adam", alignment: str = "full") -> Prediction:
     """Exponents of hidden outputs and logits at init and after a step, from the derivation.
 
-    ``parametrization``: sp, ntk, mup, mf (trained with their derived per-layer learning rates) or
+    ``parametrization``: sp, ntp, mfp, mup (or an alias; trained with their derived per-layer learning rates) or
     sp-global (SP's (a, b) with one learning rate: c = 0 in every layer). Forward pass at init: CLT
     (``exponents`` step 1); changes to first order in the learning rate (TP4 Sec. 3):
     Delta h_l = max(Delta W_l z_{l-1}, W_0 Delta z_{l-1}), with the sum exponents of the alignment and the
@@ -93,7 +93,7 @@ def predict(parametrization: str, optimizer: str = "adam", alignment: str = "ful
     name = parametrization.strip().lower()
     global_lr = name.endswith("-global")
     if global_lr and name != "sp-global":
-        raise InfwidthError(f"unknown parametrization {parametrization!r}; choose sp, ntk, mup, mf or sp-global.")
+        raise InfwidthError(f"unknown parametrization {parametrization!r}; choose sp, ntp, mfp, mup or sp-global.")
     base = parametrization_name(name[: -len("-global")] if global_lr else name)
     opt = {"adam-atan2": "adam"}.get(optimizer, optimizer)  # atan2 shares Adam's exponents (scale-free updates)
     p = network(base, depth=3)

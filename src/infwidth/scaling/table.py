@@ -247,13 +247,18 @@ def plan(model: nn.Module, base: Base, parametrization: str = "mup", optimizer: 
     """Build the side table for ``model`` against a base model (or base shapes). Pure.
 
     Inputs: target model; base model of the same code at the base width (or canonical name ->
-    shape; then no init targets); parametrization sp/ntk/mup/mf; optimizer sgd/adam/adafactor;
+    shape; then no init targets); parametrization sp/ntp/mup/mfp or an alias; optimizer sgd/adam/adafactor;
     alignment full/none; role overrides (glob -> role); gauge mup/absorbed/multipliers; ``delta``
     a third width revealing width dims; ``attention`` "1/sqrt(d)" (keep) or "1/d" (muP, TP5;
     ``base_head_dim`` needed for modules calling F.scaled_dot_product_attention themselves);
     ``output_mult`` mup's output multiplier on the readout; ``readout_zero_init`` zero readouts.
     Output: a ``ScalingTable``.
     """
+    if not isinstance(model, nn.Module) or not isinstance(base, (nn.Module, Mapping)):
+        got = type(model if not isinstance(model, nn.Module) else base).__name__
+        raise InfwidthError(f"plan(model, base) needs the model and its base (an nn.Module built at the base width, "
+                            f"or a mapping of parameter names to base shapes), got {got}; e.g. "
+                            "plan(make(width=1024), make(width=64)).")
     _check_options(gauge, attention, output_mult)
     name = parametrization_name(parametrization)
     derived = derive(name, optimizer, alignment)

@@ -9,6 +9,10 @@ import click
 from infwidth.cli import cli, experiment
 from infwidth.cli._common import info, json_option, print_json, print_table
 
+init_option = click.option(
+    "--init", type=click.Choice(["uniform", "gaussian"]), default="uniform", show_default=True,
+    help="Input-embedding init of finite widths, variance 1/width: uniform (TP4's code) or gaussian.")
+
 
 def _fmt(x: object) -> str:
     return f"{x:.2f}" if isinstance(x, float) else str(x)
@@ -31,13 +35,23 @@ def _fmt(x: object) -> str:
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads (1 = deterministic).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, or cuda for the PyTorch GPU path.")
 @click.option("--backend", type=click.Choice(["auto", "numba", "torch"]), default="auto", show_default=True)
+@init_option
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluate the analogies every N epochs (0: only after the last epoch, which is always evaluated).")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Minutes between mid-epoch checkpoints (every epoch end is checkpointed too).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
 @json_option
 def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | None, max_tokens: int | None,
                  corpus: Path | None, questions: Path | None, data_dir: Path | None, seed: int, threads: int,
-                 device: str, backend: str, out: Path, resume: bool, as_json: bool) -> None:
+                 device: str, backend: str, init: str, eval_every: int, checkpoint_minutes: float, out: Path,
+                 resume: bool, as_json: bool) -> None:
     """Train CBOW Word2Vec (finite-width muP, the exact muP limit, or NTK) and report analogy accuracy.
+
+    Accuracies are over every question whose words are in the vocabulary with the whole vocabulary as
+    candidates (compute-accuracy threshold 0, as TP4) and at word2vec's 30000 threshold, each with its
+    binomial standard error.
 
     Example: infwidth experiment word2vec --model width:64 --preset tiny --out runs/w2v-64
     """
@@ -45,14 +59,16 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
 
     cfg = Word2VecConfig(model=model, out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                          max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir, seed=seed,
-                         threads=threads, backend=backend, device=device, resume=resume)
+                         threads=threads, backend=backend, device=device, init=init, eval_every=eval_every,
+                         checkpoint_every_s=60.0 * checkpoint_minutes, resume=resume)
     info(f"word2vec {model} preset={preset} -> {out}")
     summary = run(cfg)
     if as_json:
         print_json(summary)
         return
-    keys = [k for k in ("model", "vocab", "train_tokens", "epoch", "semantic", "syntactic", "total", "covered",
-                        "analytic_full_vocab", "analytic_candidates", "tokens_per_s") if k in summary]
+    keys = [k for k in ("model", "vocab", "epoch", "all_total", "all_total_se", "all_covered", "top30000_total",
+                        "top30000_total_se", "top30000_covered", "analytic_full_vocab", "tokens_per_s")
+            if k in summary]
     print_table(f"Word2Vec analogy accuracy (%), {model}", keys, [[_fmt(summary[k]) for k in keys]])
 
 
@@ -61,8 +77,9 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
 @click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
               help="questions-words.txt; default: the shared copy.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--restrict", type=int, default=30000, show_default=True,
-              help="Candidates: the N first (most frequent) words, as word2vec's compute-accuracy.")
+@click.option("--restrict", type=click.IntRange(min=0), default=30000, show_default=True,
+              help="Candidates: the N first (most frequent) words, as word2vec's compute-accuracy threshold "
+              "(0: the whole vocabulary, as TP4).")
 @click.option("--sections", "show_sections", is_flag=True, help="Also print per-section accuracies.")
 @json_option
 def analogy_cmd(vectors: Path, questions: Path | None, data_dir: Path | None, restrict: int, show_sections: bool,
@@ -119,41 +136,72 @@ def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_di
     info(f"wrote {path}")
 
 
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    from infwidth.errors import InfwidthError
+
+    try:
+        vals = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        vals = ()
+    if not vals or any(v < 0 for v in vals):
+        raise InfwidthError(f"{what} must be a comma-separated list of non-negative integers, got {text!r}.")
+    return vals
+
+
 @experiment.command("word2vec-table3")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="tiny", show_default=True)
-@click.option("--max-vocab", type=int, help="Vocabulary cap (default: the preset's).")
-@click.option("--epochs", type=int, help="Override the preset's number of epochs.")
-@click.option("--max-tokens", type=int, help="Train on the first N corpus tokens only.")
+@click.option("--max-vocab", type=click.IntRange(min=2), help="Vocabulary cap (default: the preset's).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the preset's number of epochs.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Train on the first N corpus tokens only.")
 @click.option("--models", default="ntk,width:64,width:256,width:1024,limit", show_default=True,
               help="Comma-separated models.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds of every model but the limit.")
+@click.option("--limit-seeds", help="Comma-separated seeds of the limit (default: the first of --seeds).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@init_option
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Evaluate every N epochs besides the last (0: the last only).")
+@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path),
+              help="Whitespace-tokenized text (plain, .gz, or text8.zip); default: the shared text8 substitute.")
+@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+              help="questions-words.txt; default: the shared copy.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the runs (one sub-directory per model; finished ones are reused).")
-@click.option("--table", type=click.Path(dir_okay=False, path_type=Path), help="Markdown table to write.")
+              help="Directory for the runs (one sub-directory per model and seed; finished ones are reused).")
+@click.option("--no-run", is_flag=True, help="Only tabulate the finished runs in --out; train nothing.")
+@click.option("--table", type=click.Path(dir_okay=False, path_type=Path),
+              help="Markdown file: its generated block --section is (re)written, the rest of the file is kept.")
+@click.option("--section", default="table3", show_default=True, help="Name of the generated block in --table.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Tidy CSV of the rows.")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), help="Figure 1 PNG to write.")
-@click.option("--resume", is_flag=True, help="Continue interrupted runs in --out.")
 @json_option
 def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, max_tokens: int | None, models: str,
-                        seed: int, threads: int, device: str, data_dir: Path | None, out: Path, table: Path | None,
-                        figure: Path | None, resume: bool, as_json: bool) -> None:
-    """TP4 Table 3 and Figure 1: run NTK, widths 64/256/1024 and the muP limit, then tabulate.
+                        seeds: str, limit_seeds: str | None, threads: int, device: str, init: str, eval_every: int,
+                        corpus: Path | None, questions: Path | None, data_dir: Path | None, out: Path,
+                        no_run: bool, table: Path | None, section: str,
+                        csv_path: Path | None, figure: Path | None, as_json: bool) -> None:
+    """TP4 Table 3 and Figure 1: run NTK, widths 64/256/1024 and the muP limit, then tabulate with
+    binomial standard errors, seed spreads and paired differences.
 
-    Example: infwidth experiment word2vec-table3 --preset tiny --out runs/t3 --table t3.md --figure fig1.png
+    Example: infwidth experiment word2vec-table3 --preset tiny --out runs/t3 --table runs/t3.md --figure runs/fig1.png
     """
     import sys
 
-    from infwidth.experiments.word2vec import Word2VecConfig, table3
+    from infwidth.experiments.word2vec import Word2VecConfig
+    from infwidth.experiments.word2vec_table import table3
 
+    seed_list = _int_list(seeds, "--seeds")
+    lim = _int_list(limit_seeds, "--limit-seeds") if limit_seeds is not None else None
+    model_list = tuple(m.strip() for m in models.split(",") if m.strip())
     base = Word2VecConfig(model="limit", out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
-                          max_tokens=max_tokens, data_dir=data_dir, seed=seed, threads=threads, device=device,
-                          resume=resume)
-    rows = table3(base, tuple(m.strip() for m in models.split(",") if m.strip()), markdown=table, figure=figure,
-                  command="infwidth " + " ".join(sys.argv[1:]))
+                          max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir,
+                          threads=threads, device=device, init=init, eval_every=eval_every)
+    rows = table3(base, model_list, seed_list, lim, run_missing=not no_run, markdown=table, section=section,
+                  csv=csv_path, figure=figure, command="infwidth " + " ".join(sys.argv[1:]))
     if as_json:
         print_json(rows)
         return
-    keys = ["model", "total", "semantic", "syntactic", "covered", "vocab"]
-    print_table("TP4 Table 3 (ours)", keys, [[_fmt(r[k]) for k in keys] for r in rows])
+    keys = ["model", "seeds", "all_total", "all_total_se", "all_covered", "top30000_total", "top30000_total_se",
+            "top30000_covered", "vocab"]
+    print_table("TP4 Table 3 (ours)", keys, [[_fmt(r.get(k, "")) for k in keys] for r in rows])

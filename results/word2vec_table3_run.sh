@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Word2Vec runs behind results/word2vec_table3.md (TP4 Table 3). Every command resumes: rerunning this
+# script continues interrupted runs and skips finished ones. Three queues (run two at a time on 2 cores):
+#   bash results/word2vec_table3_run.sh A    # finite widths and NTK, full count>=5 vocabulary, 15 epochs
+#   bash results/word2vec_table3_run.sh B    # the muP limit at the 30,000 most frequent words
+#   bash results/word2vec_table3_run.sh C    # finite widths at the limit's vocabulary and epochs
+# Then: bash results/word2vec_table3_tables.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W2V="infwidth experiment word2vec --threads 1 --resume"
+LIMIT_EPOCHS=${LIMIT_EPOCHS:-1}
+case "${1:-A}" in
+A)
+  for spec in width:64:0 width:256:0 width:1024:0 ntk:1024:0 width:64:1 width:64:2 width:256:1 width:256:2 \
+              width:1024:1 width:1024:2; do
+    model=${spec%:*}; seed=${spec##*:}; label=${model/:/}; label=${label/ntk1024/ntk}
+    [ "$seed" = 0 ] && dir=$label || dir=$label-seed$seed
+    $W2V --model "$model" --seed "$seed" --preset paper --eval-every 5 --out "runs/t3-full/$dir"
+  done ;;
+C)
+  for spec in width:64:0 width:256:0 width:1024:0 width:64:1 width:64:2 width:256:1 width:256:2 \
+              width:1024:1 width:1024:2; do
+    model=${spec%:*}; seed=${spec##*:}; label=${model/:/}
+    [ "$seed" = 0 ] && dir=$label || dir=$label-seed$seed
+    $W2V --model "$model" --seed "$seed" --preset paper --max-vocab 30000 --epochs "$LIMIT_EPOCHS" \
+      --out "runs/t3-30k/$dir"
+  done ;;
+B)
+  $W2V --model limit --preset paper --max-vocab 30000 --epochs "$LIMIT_EPOCHS" --checkpoint-minutes 30 \
+    --out runs/t3-30k/limit ;;
+esac

@@ -37,3 +37,16 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
+
+
+def int_list(text: str, option: str) -> tuple[int, ...]:
+    """Parse a comma-separated list of non-negative integers given to ``option`` ("0,1,2")."""
+    from infwidth.errors import InfwidthError
+
+    try:
+        vals = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        vals = ()
+    if not vals or min(vals) < 0:
+        raise InfwidthError(f"{option} must be a comma-separated list of non-negative integers, got {text!r}.")
+    return vals

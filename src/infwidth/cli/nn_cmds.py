@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli._common import info, int_list, json_option, print_json, print_table
 from infwidth.cli.parametrization_cmds import parametrization_options, resolve_parametrization
 from infwidth.errors import InfwidthError
 from infwidth.parametrization import AbcParametrization, parse_list
@@ -126,8 +126,11 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
 
 
 @experiment.command("max-lr")
-@click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "paper", "tiny"]), default="cpu-small",
-              show_default=True, help="Grid size: cpu-small (< 15 min on 2 cores), paper (needs a GPU), tiny.")
+@click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "cpu-seeds", "paper", "tiny"]),
+              default="cpu-small", show_default=True,
+              help="Run size: cpu-small (one seed, < 15 min on 2 cores), cpu-seeds (4 seeds, widths to 8192, "
+              "bisection; about 1 h of CPU), paper (needs a GPU), tiny.")
+@click.option("--seeds", default=None, help='Override the seeds: "0,1,2".')
 @click.option("--widths", default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
 @click.option("--n-train", type=int, default=None, help="Override the number of training images.")
 @click.option("--epochs", type=int, default=None, help="Override the number of epochs.")
@@ -140,10 +143,10 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache for decoded images (default: $INFWIDTH_CACHE, then ~/.cache/infwidth).")
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default="results/max_lr", show_default=True)
+@click.option("--out-dir", type=click.Path(file_okay=False), default="runs/max_lr", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already in runs.csv.")
 @json_option
-def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs: int | None,
+def max_lr_cmd(preset_name: str, seeds: str | None, widths: str | None, n_train: int | None, epochs: int | None,
                lr_step: float | None, data_dir: str | None, source: str, cache_dir: str | None, device: str,
                out_dir: str, resume: bool, as_json: bool) -> None:
     """Max stable learning rate vs width in SP and muP (TP4 Section 1 figure), with fitted exponents.
@@ -151,6 +154,7 @@ def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs
     \b
     Examples:
       infwidth experiment max-lr --preset cpu-small
+      infwidth experiment max-lr --preset cpu-seeds --out-dir runs/max_lr_seeds
       infwidth experiment max-lr --preset cpu-small --lr-step 0.5   # refine the grid, reusing finished runs
       infwidth experiment max-lr --preset paper --device cuda --out-dir results/max_lr_paper
       infwidth experiment max-lr --preset tiny --out-dir /tmp/max_lr --json
@@ -158,10 +162,12 @@ def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs
     from tqdm import tqdm
 
     from infwidth.experiments.max_lr import config_for, run
-    from infwidth.viz.max_lr import plot_max_lr
+    from infwidth.viz.max_lr import plot_max_lr, plot_max_lr_vs_width
 
+    seed_list = int_list(seeds, "--seeds") if seeds is not None else None
     cfg = config_for(preset_name, widths=tuple(_widths(widths)) if widths else None, n_train=n_train, epochs=epochs,
-                     data_dir=data_dir, source=source, cache=cache_dir, device=device, out_dir=out_dir, resume=resume)
+                     data_dir=data_dir, source=source, cache=cache_dir, device=device, out_dir=out_dir, resume=resume,
+                     seeds=seed_list)
     if lr_step is not None:
         if lr_step <= 0:
             raise InfwidthError("--lr-step must be positive, e.g. 0.5.")
@@ -170,27 +176,32 @@ def max_lr_cmd(preset_name: str, widths: str | None, n_train: int | None, epochs
             k = round((max(g) - min(g)) / lr_step)
             grids[p] = tuple(min(g) + i * lr_step for i in range(k + 1))
         cfg.log2_lrs = grids
-    total = sum(len(cfg.log2_lrs[p]) for p in cfg.params) * len(cfg.widths)
-    bar = tqdm(total=total, desc="max-lr", disable=as_json)
+    total = len(cfg.params) * len(cfg.widths) * len(cfg.seeds)
+    bar = tqdm(total=total, desc="max-lr (param, width, seed)", disable=as_json)
 
     def progress(done: int, _total: int, row: dict[str, object]) -> None:
-        bar.update(done - bar.n)
-        bar.set_postfix_str(f"{row['param']} n={row['width']} log2 lr={row['log2_lr']} {row['status']}")
+        bar.update(done - 1 - bar.n)
+        bar.set_postfix_str(f"{row['param']} n={row['width']} seed={row.get('seed')} log2 lr={row['log2_lr']} "
+                            f"{row['status']}")
 
     result = run(cfg, progress=progress)
     bar.close()
     png = plot_max_lr(result.runs, result.exponents, Path(out_dir) / "max_lr.png", cfg.params)
     result.files["png"] = str(png)
+    result.files["png_vs_width"] = str(plot_max_lr_vs_width(result.max_lr, result.exponents,
+                                                            Path(out_dir) / "max_lr_vs_width.png", cfg.params))
     if as_json:
         print_json({"preset": preset_name, "max_lr": result.max_lr, "exponents": result.exponents,
                     "files": result.files})
         return
-    rows = [[m["param"], str(m["width"]), f"{m['log2_max_stable']:+.1f}",
-             "-" if m["log2_first_diverged"] is None else f"{m['log2_first_diverged']:+.1f}",
+    rows = [[m["param"], str(m["width"]), str(m.get("seed", 0)), f"{m['log2_max_stable']:+.3f}",
+             "-" if m["log2_first_diverged"] is None else f"{m['log2_first_diverged']:+.3f}",
              f"{m['log2_max_lr_estimate']:+.2f}" + (" (censored)" if m["censored"] else "")] for m in result.max_lr]
-    print_table("max stable learning rate", ["param", "width", "log2 max stable", "log2 first diverged",
+    print_table("max stable learning rate", ["param", "width", "seed", "log2 max stable", "log2 first diverged",
                                              "log2 estimate"], rows)
     erows = [[p, f"{e['slope']:+.3f}", f"[{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]", str(e["n_widths"]),
+              f"{e['large_slope']:+.3f} [{e['large_ci_low']:+.3f}, {e['large_ci_high']:+.3f}]",
               f"{e['theory']:+.0f}"] for p, e in result.exponents.items()]
-    print_table("fitted exponent of the max LR vs width", ["param", "measured", "95% CI", "widths", "theory"], erows)
+    print_table("fitted exponent of the max LR vs width",
+                ["param", "measured", "95% CI", "widths", "widths >= 1024 (95% CI)", "theory"], erows)
     info("wrote " + ", ".join(result.files.values()))

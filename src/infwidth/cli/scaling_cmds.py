@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli._common import info, int_list, json_option, print_json, print_table
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
 
@@ -128,6 +128,50 @@ def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str,
                   " ".join(f"{lr:.2g}" for lr in a["lr_opt"]),
                   f"{a['drift_per_doubling']:+.2f} ± {a['drift_se']:.2f}"] for a in res["analysis"]])
     info(f"wrote {out / 'transfer.md'}")
+
+
+@experiment.command("everett")
+@click.option("--preset", type=click.Choice(["cpu", "tiny"]), default="cpu", show_default=True,
+              help="Run size: cpu (about 1 h of one core, the defaults below) or tiny (seconds).")
+@click.option("--parametrizations", default=None, help="Comma-separated subset of sp,ntk,mup,mf (default: all).")
+@click.option("--seeds", default=None, help='Seeds of every sweep, e.g. "0,1".')
+@click.option("--loss-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
+@click.option("--data-dir", default=None, help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/everett"),
+              show_default=True, help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
+@json_option
+def everett_cmd(preset: str, parametrizations: str | None, seeds: str | None, loss_scale: float | None,
+                data_dir: str | None, out: Path, as_json: bool) -> None:
+    """Everett et al.'s claims on the CIFAR MLP: per-layer constants tuned at the base width, transfer of
+    the global LR (drift per doubling, best loss per width) for SP/NTK/muP/MF with Adam, SP under other
+    alignment assumptions, per-layer LR scans, and Adam's epsilon vs gradient underflow (Adam-atan2).
+
+    Resumable (SQLite store in --out); every stage reuses finished trials.
+
+    \b
+    Examples:
+      infwidth experiment everett --out runs/everett
+      infwidth experiment everett --preset tiny --out /tmp/everett --json
+    """
+    import sys
+
+    from infwidth.experiments.everett import config_for, run
+
+    seed_list = int_list(seeds, "--seeds") if seeds is not None else None
+    params = tuple(x.strip() for x in parametrizations.split(",")) if parametrizations else None
+    cfg = config_for(preset, parametrizations=params, seeds=seed_list, loss_scale=loss_scale, data_dir=data_dir,
+                     out=out)
+    res = run(cfg, progress=not as_json, command="infwidth " + " ".join(sys.argv[1:]))
+    if as_json:
+        print_json({k: v for k, v in res.items() if k != "curves"} | {"curves": [
+            {k: v for k, v in c.items() if k != "rows"} for c in res["curves"]]})
+        return
+    print_table("Everett et al. on the CIFAR MLP: transfer of the global LR",
+                ["setting", "drift per doubling", "best loss at the largest width"],
+                [[c["label"], f"{c['drift']:+.2f} ± {c['drift_se']:.2f}",
+                  f"{c['largest_best_loss_mean']:.4f} ± {c['largest_best_loss_se']:.4f}"] for c in res["curves"]])
+    info(f"wrote {out / 'everett.md'}, {out / 'everett_transfer.png'}, {out / 'everett_eps.png'}")
 
 
 @cli.command("alignment")

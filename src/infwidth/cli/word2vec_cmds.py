@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli._common import info, int_list, json_option, print_json, print_table
 
 init_option = click.option(
     "--init", type=click.Choice(["uniform", "gaussian"]), default="uniform", show_default=True,
@@ -136,18 +136,6 @@ def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_di
     info(f"wrote {path}")
 
 
-def _int_list(text: str, what: str) -> tuple[int, ...]:
-    from infwidth.errors import InfwidthError
-
-    try:
-        vals = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        vals = ()
-    if not vals or any(v < 0 for v in vals):
-        raise InfwidthError(f"{what} must be a comma-separated list of non-negative integers, got {text!r}.")
-    return vals
-
-
 @experiment.command("word2vec-table3")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="tiny", show_default=True)
 @click.option("--max-vocab", type=click.IntRange(min=2), help="Vocabulary cap (default: the preset's).")
@@ -191,8 +179,8 @@ def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, 
     from infwidth.experiments.word2vec import Word2VecConfig
     from infwidth.experiments.word2vec_table import table3
 
-    seed_list = _int_list(seeds, "--seeds")
-    lim = _int_list(limit_seeds, "--limit-seeds") if limit_seeds is not None else None
+    seed_list = int_list(seeds, "--seeds")
+    lim = int_list(limit_seeds, "--limit-seeds") if limit_seeds is not None else None
     model_list = tuple(m.strip() for m in models.split(",") if m.strip())
     base = Word2VecConfig(model="limit", out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                           max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir,

@@ -4,7 +4,8 @@
 #   bash results/word2vec_table3_run.sh A    # finite widths and NTK, full count>=5 vocabulary, 15 epochs
 #   bash results/word2vec_table3_run.sh B    # the muP limit at the 30,000 most frequent words
 #   bash results/word2vec_table3_run.sh C    # finite widths at the limit's vocabulary and epochs
-# Then: bash results/word2vec_table3_tables.sh
+# Then the tables and Figure 1 (no training; unfinished runs are listed as missing):
+#   bash results/word2vec_table3_run.sh tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W2V="infwidth experiment word2vec --threads 1 --resume"
@@ -18,9 +19,9 @@ A)
     $W2V --model "$model" --seed "$seed" --preset paper --eval-every 5 --out "runs/t3-full/$dir"
   done ;;
 C)
-  for spec in width:64:0 width:256:0 width:1024:0 width:64:1 width:64:2 width:256:1 width:256:2 \
+  for spec in width:64:0 width:256:0 width:1024:0 ntk:1024:0 width:64:1 width:64:2 width:256:1 width:256:2 \
               width:1024:1 width:1024:2; do
-    model=${spec%:*}; seed=${spec##*:}; label=${model/:/}
+    model=${spec%:*}; seed=${spec##*:}; label=${model/:/}; label=${label/ntk1024/ntk}
     [ "$seed" = 0 ] && dir=$label || dir=$label-seed$seed
     $W2V --model "$model" --seed "$seed" --preset paper --max-vocab 30000 --epochs "$LIMIT_EPOCHS" \
       --out "runs/t3-30k/$dir"
@@ -28,4 +29,11 @@ C)
 B)
   $W2V --model limit --preset paper --max-vocab 30000 --epochs "$LIMIT_EPOCHS" --checkpoint-minutes 30 \
     --out runs/t3-30k/limit ;;
+tables)
+  T="infwidth experiment word2vec-table3 --preset paper --no-run --table results/word2vec_table3.md"
+  $T --models ntk,width:64,width:256,width:1024 --seeds 0,1,2 --out runs/t3-full --section full-vocabulary \
+     --csv results/word2vec_table3_full.csv
+  $T --max-vocab 30000 --epochs "$LIMIT_EPOCHS" --models ntk,width:64,width:256,width:1024,limit --seeds 0,1,2 \
+     --limit-seeds 0 --out runs/t3-30k --section limit-30k --csv results/word2vec_table3_30k.csv \
+     --figure results/word2vec_figure1.png ;;
 esac

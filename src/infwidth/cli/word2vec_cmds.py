@@ -143,8 +143,9 @@ def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_di
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Train on the first N corpus tokens only.")
 @click.option("--models", default="ntk,width:64,width:256,width:1024,limit", show_default=True,
               help="Comma-separated models.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds of every model but the limit.")
-@click.option("--limit-seeds", help="Comma-separated seeds of the limit (default: the first of --seeds).")
+@click.option("--seeds", default="0", show_default=True,
+              help="Comma-separated seeds of the finite widths.")
+@click.option("--limit-seeds", help="Comma-separated seeds of the limit and NTK (default: the first of --seeds).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @init_option

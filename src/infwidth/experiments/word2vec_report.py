@@ -16,26 +16,26 @@ def _pm(x: float, se: float) -> str:
     return f"{x:.2f} ± {se:.2f}" if math.isfinite(se) else f"{x:.2f}"
 
 
-def settings_line(base: Word2VecConfig, rows: list[dict[str, Any]], corpus: str) -> str:
-    """The run settings in one line."""
-    r = base.resolved()
-    vocab = rows[0]["vocab"]
-    cap = f"the {r['max_vocab']:,} most frequent words" if r["max_vocab"] else "every word"
-    tokens = f"first {r['max_tokens']:,} tokens" if r["max_tokens"] else "all tokens"
-    thr = " and ".join(f"{t:,}" if t else "0 (all candidates)" for t in base.restricts)
-    st = base.train.stream
-    return (f"{corpus}, {tokens}; vocabulary {vocab:,} ({cap} with count >= {base.min_count}); "
-            f"{r['epochs']} epoch(s); CBOW, window {st.window}, {st.negative} negatives, subsampling {st.sample:g}, "
-            f"lr {st.alpha:g} decayed linearly, weight decay {base.train.wd:g}; finite-width init {base.init} with "
-            f"variance 1/width; {base.threads} thread(s) (Hogwild over {base.train.parts} parts); "
-            f"compute-accuracy thresholds {thr}.")
+def settings_line(config: dict[str, Any], thresholds: tuple[int, ...]) -> str:
+    """The settings of a run (its ``config.json``) in one line."""
+    tr, st = config["train"], config["train"]["stream"]
+    cap = f"the {config['max_vocab']:,} most frequent words" if config.get("max_vocab") else "every word"
+    tokens = f"first {config['max_tokens']:,} tokens" if config.get("max_tokens") else "all tokens"
+    thr = " and ".join(f"{t:,}" if t else "0 (all candidates)" for t in thresholds)
+    return (f"{config['corpus']}, {tokens} ({config['corpus_tokens']:,}); vocabulary {config['vocab']:,} ({cap} "
+            f"with count >= 5); {config['epochs']} epoch(s); CBOW, window {st['window']}, {st['negative']} "
+            f"negatives, subsampling {st['sample']:g}, lr {st['alpha']:g} decayed linearly, weight decay "
+            f"{tr['wd']:g}; finite-width init {tr.get('init', 'gaussian')} with variance 1/width; "
+            f"{tr['threads']} thread(s) (Hogwild over {tr['parts']} parts, {tr['dtype']}); compute-accuracy "
+            f"thresholds {thr}.")
 
 
 def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison_lines: list[str],
                     missing: list[str], command: str, runs: dict[str, Any]) -> str:
     """The generated Markdown block: command, settings, the table, paired comparisons, NTK check."""
+    from infwidth.io import read_json
+
     first = next(iter(runs.values()))[0]
-    corpus = str(first.summary.get("corpus", "")) or _corpus_of(first.path)
     thr = base.restricts
     head = ["model", "seeds"]
     for r in thr:
@@ -44,7 +44,7 @@ def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison
              f"{_name(thr[0])}: minus limit (paired)", "Gram distance to limit (whole / learned)",
              "TP4 total % (text8, 15 epochs)"]
     lines = [f"Command: `{command}`" if command else "", "",
-             "Settings: " + settings_line(base, rows, corpus), "",
+             "Settings: " + settings_line(read_json(first.path / "config.json"), thr), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["model"], row["seeds"]]
@@ -82,12 +82,3 @@ def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison
 
 def _name(r: int) -> str:
     return "all words" if r == 0 else f"top {r:,}"
-
-
-def _corpus_of(path: Any) -> str:
-    from infwidth.io import read_json
-
-    try:
-        return str(read_json(path / "config.json").get("corpus", "corpus"))
-    except OSError:
-        return "corpus"

@@ -85,7 +85,7 @@ def _collect(base: Word2VecConfig, models: tuple[str, ...], seeds: tuple[int, ..
     corpus: EncodedCorpus | None = None
     for m in models:
         spec = ModelSpec.parse(m)
-        for seed in (limit_seeds if spec.kind == "limit" else seeds):
+        for seed in (limit_seeds if spec.kind in ("limit", "ntk") else seeds):
             sub = run_dir(base.out, spec.label, seed)
             if not (sub / "summary.json").exists():
                 if not run_missing:
@@ -193,7 +193,8 @@ def table3(base: Word2VecConfig, models: tuple[str, ...] = TABLE3_MODELS, seeds:
            command: str = "") -> list[dict[str, Any]]:
     """Run (or collect) every model x seed of Table 3 with the settings of ``base`` and write the outputs.
 
-    ``limit_seeds`` (default: the first of ``seeds``) are the limit's seeds: its runs are the costly ones.
+    ``limit_seeds`` (default: the first of ``seeds``) are the seeds of the limit (its runs are the costly
+    ones) and of NTK (features at initialization: one seed shows it is at chance).
     ``markdown``: file whose generated block ``section`` is (re)written; text outside it is kept.
     Output: the per-model rows (also written to ``csv``).
     """

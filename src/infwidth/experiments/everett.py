@@ -23,6 +23,9 @@ D. **Per-layer LR scan** at the base and the largest width (SP and muP): each la
 E. **Epsilon**: muP (tuned) in float32 with the loss multiplied by ``loss_scale`` so that gradient
    entries at large widths fall below a fixed epsilon: Adam with constant eps, Adam with eps scaled
    by the derived exponents (eps0 m^-e per layer), and Adam-atan2; training-loss curves per width.
+F. **Measured alignment**: SP and muP trained at the tuned base LR at every width; per layer the ratio
+   |W_0 Delta z| / (|W_0| |Delta z|) after training (RMS over a probe batch). Independence (CLT) keeps it
+   constant in width (omega = 1/2), full correlation makes it grow like n^(1/2) (omega = 1).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from infwidth.scaling.exponents import HALF, Alignment
 from infwidth.sweep import SweepStore, run_sweep
 
 ROLES = ("embedding", "hidden", "readout")
+_RESULT_KEYS = ("loss", "diverged", "curve", "grad_over_eps", "measured_alignment", "finished")
 ALIGNMENT_VARIANTS: dict[str, Alignment] = {
     "full": Alignment(Fraction(1), HALF, Fraction(1), "full"),
     "mid": Alignment(Fraction(3, 4), HALF, Fraction(3, 4), "mid"),
@@ -144,6 +148,7 @@ def run_everett_trial(p: Mapping[str, Any]) -> dict[str, Any]:
     opt: torch.optim.Optimizer = AdamAtan2(groups) if p["optimizer"] == "adam-atan2" else torch.optim.Adam(groups)
     g = torch.Generator().manual_seed(int(p["seed"]))
     scale, every = float(p.get("loss_scale", 1.0)), int(p.get("curve_every", 0))
+    tracker = _Tracker(model, xte[:256]) if p.get("track_alignment") else None
     curve: list[float] = []
     grad_ratio: dict[str, float] = {}
     for step in range(int(p["steps"])):
@@ -160,11 +165,34 @@ def run_everett_trial(p: Mapping[str, Any]) -> dict[str, Any]:
         opt.step()
     with torch.no_grad():
         final = float(nn.functional.cross_entropy(model(xte), yte))
+    if tracker is not None:
+        align = {r["layer"]: {k: r[k] for k in ("alpha", "omega", "u", "ratio_omega")} for r in tracker.log(step)}
     out: dict[str, Any] = {"loss": final if math.isfinite(final) else float("nan"),
                            "diverged": not math.isfinite(final)}
     if every:
         out.update(curve=curve, grad_over_eps=grad_ratio)
+    if tracker is not None:
+        out["measured_alignment"] = align
     return out
+
+
+class _Tracker:
+    """:class:`~infwidth.scaling.alignment.AlignmentTracker` plus the raw W_0 Delta z ratio per layer,
+    |W_0 Delta z|_rms / (|W_0|_rms |Delta z|_rms), whose growth with width is the alignment exponent omega."""
+
+    def __init__(self, model: nn.Module, probe: torch.Tensor) -> None:
+        from infwidth.scaling.alignment import AlignmentTracker
+
+        self.inner = AlignmentTracker(model, probe)
+
+    def log(self, step: int) -> list[dict[str, Any]]:
+        rows = self.inner.log(step)
+        z = self.inner._inputs()
+        for r in rows:
+            w0, dz = self.inner.w0[r["layer"]].double(), (z[r["layer"]] - self.inner.z0[r["layer"]]).double()
+            den = float(w0.pow(2).mean().sqrt() * dz.pow(2).mean().sqrt())
+            r["ratio_omega"] = float((dz @ w0.T).pow(2).mean().sqrt()) / den if den > 0 else math.nan
+        return rows
 
 
 def _grad_over_eps(model: nn.Module, p: Mapping[str, Any]) -> dict[str, float]:
@@ -201,8 +229,7 @@ class Runner:
         run_sweep(trials, self.store, run_everett_trial, workers=1, progress=self.progress)
         from infwidth.sweep.store import trial_key
 
-        by_key = {trial_key({k: v for k, v in r.items() if k not in ("loss", "diverged", "curve", "grad_over_eps",
-                                                                      "finished")}): r for r in self.store.results()}
+        by_key = {trial_key({k: v for k, v in r.items() if k not in _RESULT_KEYS}): r for r in self.store.results()}
         return [by_key[trial_key(t)] for t in trials]
 
     def lr_sweep(self, width: int, seeds: Sequence[int], center: float | None = None,
@@ -313,6 +340,28 @@ def layer_scan(runner: Runner, param: str, tuned: Mapping[str, Any]) -> dict[str
     return out
 
 
+def alignment_by_width(runner: Runner, param: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage F: train at the tuned base LR at every width (seed 0) and measure, per layer, the W_0 Delta z
+    ratio after training; its slope in log2(width) is the measured omega - 1/2 relative to independence."""
+    cfg = runner.cfg
+    widths = sorted(cfg.widths)
+    trials = [_trial(cfg, parametrization=param, width=w, lr=2.0 ** tuned["log2_lr_tuned"], seed=0,
+                     track_alignment=True, **{f"mult_{k}": v for k, v in tuned["multipliers"].items()})
+              for w in widths]
+    rows = runner.run(trials)
+    layers = list(next((r["measured_alignment"] for r in rows if "measured_alignment" in r), {}))
+    out: dict[str, Any] = {"parametrization": param, "widths": widths, "layers": {}}
+    for layer in layers:
+        ratios = [float(r["measured_alignment"][layer]["ratio_omega"]) if "measured_alignment" in r else math.nan
+                  for r in rows]
+        x, y = np.log2(widths), np.log2(ratios)
+        slope = float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else math.nan
+        out["layers"][layer] = {"ratio_omega": ratios, "omega": 0.5 + slope,
+                                "omega_at_largest": float(rows[-1]["measured_alignment"][layer]["omega"])
+                                if "measured_alignment" in rows[-1] else math.nan}
+    return out
+
+
 def eps_curves(runner: Runner, tuned: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Stage E: muP with the loss scaled by ``loss_scale``: constant eps, scaled eps, Adam-atan2."""
     cfg = runner.cfg
@@ -359,7 +408,7 @@ def equivalent_curve(runner: Runner, p: str, q_curve: dict[str, Any], **kw: Any)
 
 _PARAM_KEYS = ("task", "parametrization", "alignment", "optimizer", "eps", "eps_mode", "loss_scale", "curve_every",
                "base_width", "steps", "batch", "mult_embedding", "mult_hidden", "mult_readout", "width", "lr", "seed",
-               "data_dir", "global_lr")
+               "data_dir", "global_lr", "track_alignment")
 
 
 def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[str, Any]:
@@ -399,6 +448,7 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
     curves.append(transfer_curve(runner, "sp-global (one LR, PyTorch SP)", parametrization="sp", global_lr=True))
     scans = [layer_scan(runner, p, search) for p in cfg.scan_params]
     eps = eps_curves(runner, search)
-    result = {"search": search, "curves": curves, "scans": scans, "eps": eps}
+    align = [alignment_by_width(runner, p, search) for p in cfg.scan_params]
+    result = {"search": search, "curves": curves, "scans": scans, "eps": eps, "alignment": align}
     write_outputs(cfg, result, command)
     return result

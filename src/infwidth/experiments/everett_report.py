@@ -111,6 +111,7 @@ def markdown(cfg: Any, result: dict[str, Any], command: str = "") -> str:
                      f"{_f(c['largest_best_loss_mean'])} ± {_f(c['largest_best_loss_se'])} "
                      f"(n = {len(c['largest_seeds'])}) |")
     lines += _sp_vs_mup(result["curves"]) + _scans(result["scans"], cfg) + _eps(result["eps"], cfg)
+    lines += _alignment(result.get("alignment", []))
     return "\n".join(lines)
 
 
@@ -163,3 +164,20 @@ def _eps(eps: list[dict[str, Any]], cfg: Any) -> list[str]:
         vals = {e["width"]: e["loss"] for e in eps if e["variant"] == v}
         lines.append(f"| {v} | " + " | ".join(_f(vals.get(w, math.nan)) for w in widths) + " |")
     return lines + ["", "Figure: `everett_eps.png` (training loss per step, one panel per variant)."]
+
+
+def _alignment(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    widths = rows[0]["widths"]
+    lines = ["", "### F. Measured alignment of W_0 and Delta z (tuned base LR, seed 0, after training)", "",
+             "Ratio |W_0 Delta z| / (|W_0| |Delta z|) (RMS over 256 test images) per width; omega = 1/2 + its "
+             "slope in log2(width) (1/2: independent, as the derivation assumes; 1: fully aligned). Layers: "
+             "`0` embedding, `2` hidden, `4` readout.", "",
+             "| parametrization | layer | " + " | ".join(f"width {w}" for w in widths) + " | omega |",
+             "|---|---|" + "---|" * (len(widths) + 1)]
+    for r in rows:
+        for layer, d in r["layers"].items():
+            lines.append(f"| {r['parametrization']} | {layer} | " + " | ".join(_f(x, 2) for x in d["ratio_omega"])
+                         + f" | {_f(d['omega'], 2)} |")
+    return lines

@@ -50,10 +50,10 @@ def test_classify_table_output(capsys):
         (["classify", "--a", "0,0", "--b", "0,0,0", "--c", "0"], "a has 2 entries but b has 3"),
         (["classify", "--a", "x,0", "--b", "0,0", "--c", "0"], "not a rational number"),
         (["classify", "--parametrization", "mfp", "--depth", "3"], "only for depth 1"),
-        (["classify", "--parametrization", "mup", "--depth", "0"], "depth must be an integer L >= 1"),
+        (["classify", "--parametrization", "mup", "--depth", "0"], "give an integer >= 1"),
         (["classify", "--parametrization", "nope", "--depth", "2"], "unknown parametrization"),
         (["classify", "--parametrization", "mup"], "needs --depth"),
-        (["classify", "--depth", "two", "--parametrization", "mup"], "is not a valid integer"),
+        (["classify", "--depth", "two", "--parametrization", "mup"], "is not an integer"),
         (["classify", "--a", "0,0", "--b", "0,1/2", "--c", "0,0,0"], "per-layer c has 3 entries"),
     ],
 )

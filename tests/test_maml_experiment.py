@@ -100,7 +100,7 @@ def test_kernel_tuning_and_hyper_override(tmp_path: Path, capsys: pytest.Capture
     assert hyper == {"meta_lr": 0.1, "sigma_u": 1.0, "sigma_v": 0.5, "bias": 2.0}
     code, _, err = run_cli(["experiment", "maml-kernel-tune", "--model", "gp-linear", "--sigma-v", "a,b",
                             "--out", str(tmp_path)], capsys)
-    assert code == 2 and "comma-separated numbers" in err
+    assert code == 2 and "is not a finite number" in err
 
 
 def _fake_result(model: str, seed: int, acc: float, losses: list[float]) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -15,10 +14,18 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
 )
 
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Run even when the resource estimate (memory, time) says it will not fit; experiments: also "
+    "replace finished results in the output folder.",
+)
+
 
 def print_json(obj: Any) -> None:
-    """Print ``obj`` as one JSON document on stdout."""
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    """Print ``obj`` as one standard JSON document on stdout (NaN/inf -> null: ``infwidth.io.json_safe``)."""
+    from infwidth.io import dumps
+
+    click.echo(dumps(obj))
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -38,15 +45,3 @@ def info(message: str) -> None:
     """A status line on stderr (keeps stdout clean for --json)."""
     click.echo(message, err=True)
 
-
-def int_list(text: str, option: str) -> tuple[int, ...]:
-    """Parse a comma-separated list of non-negative integers given to ``option`` ("0,1,2")."""
-    from infwidth.errors import InfwidthError
-
-    try:
-        vals = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        vals = ()
-    if not vals or min(vals) < 0:
-        raise InfwidthError(f"{option} must be a comma-separated list of non-negative integers, got {text!r}.")
-    return vals

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from infwidth.cli import cli
+from infwidth.cli import options as o
 from infwidth.cli._common import info, json_option, print_json, print_table
 
 
@@ -16,7 +17,7 @@ def data() -> None:
     """Data sets: where they are found, and downloading them from their original sources."""
 
 
-def dataset_rows(data_dir: str | None) -> list[dict[str, Any]]:
+def dataset_rows(data_dir: str | Path | None) -> list[dict[str, Any]]:
     """One dict per registered data set: name, description, shared copy (path or None), original copy
     (path of what the loaders read, or None), status ("shared", "original" or "missing"), source URLs."""
     from infwidth.data.download import DATASETS, find_original
@@ -38,11 +39,17 @@ def dataset_rows(data_dir: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _dataset_names() -> list[str]:
+    from infwidth.data.download import DATASETS
+
+    return list(DATASETS)
+
+
 @data.command("list")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=o.InputDir(), default=None,
               help="Data folder (default: $INFWIDTH_DATA, then ../shared/data).")
 @json_option
-def list_cmd(data_dir: str | None, as_json: bool) -> None:
+def list_cmd(data_dir: Path | None, as_json: bool) -> None:
     """List the data sets: where each was found (shared copy, original copy) or "missing", and its source."""
     rows = dataset_rows(data_dir)
     if as_json:
@@ -57,13 +64,13 @@ def list_cmd(data_dir: str | None, as_json: bool) -> None:
 
 
 @data.command("download")
-@click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.argument("name", type=o.Name(_dataset_names, "data set"))
+@click.option("--data-dir", type=o.OutputDir(), default=None,
               help="Folder to download into (default: $INFWIDTH_DATA, then ../shared/data; created if needed).")
 @click.option("--force", is_flag=True, help="Download again and replace files that are already present and verified.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @json_option
-def download_cmd(name: str, data_dir: str | None, force: bool, no_progress: bool, as_json: bool) -> None:
+def download_cmd(name: str, data_dir: Path | None, force: bool, no_progress: bool, as_json: bool) -> None:
     """Download data set NAME from its original source into the data folder, verifying its checksums.
 
     NAME is one of: text8, questions-words, omniglot, cifar10, mnist (see `infwidth data list`).

@@ -10,28 +10,20 @@ import click
 import numpy as np
 
 from infwidth.cli import cli
-from infwidth.cli._common import info, json_option, print_json, print_table
-from infwidth.errors import InfwidthError
-from infwidth.io import atomic_open
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.estimates import MAX_DEPTH_ALGEBRA
+from infwidth.cli.parametrization_cmds import PRESET
+from infwidth.io import atomic_open, load_array
 
 
-def _load(path: str) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InfwidthError(f"cannot read {path} as a .npy array ({e}); save inputs with numpy.save.") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        arr = arr.reshape(arr.shape[0], -1)
-    return arr.astype(np.float64)
+def _check_phi(name: str) -> None:
+    from infwidth.kernels.activations import resolve
+
+    resolve(name)
 
 
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InfwidthError(f'{name} must be numbers separated by commas like "1.4,1,1", got {text!r}.') from None
+PHI = o.Spec(_check_phi, "activation", "relu")
 
 
 def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarray | None,
@@ -53,40 +45,47 @@ def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarr
 
 @cli.command("kernel")
 @click.option("--kind", type=click.Choice(["ntk", "nngp"]), required=True, help="Tangent kernel or NNGP covariance.")
-@click.option("--depth", type=int, default=1, show_default=True, help="Number of hidden layers L >= 1.")
-@click.option("--phi", default="relu", show_default=True, help="relu|identity|erf|square|tanh|gelu.")
-@click.option("--inputs", "inputs", required=True, type=click.Path(dir_okay=False), help="(N, d) inputs, .npy.")
-@click.option("--inputs2", type=click.Path(dir_okay=False), help="Optional (M, d) second inputs: K is (N, M).")
-@click.option("--weight-std", default="1", show_default=True,
+@click.option("--depth", type=o.Int(min=1, max=MAX_DEPTH_ALGEBRA, example="1"), default=1, show_default=True,
+              help=f"Number of hidden layers L (1 <= L <= {MAX_DEPTH_ALGEBRA}).")
+@click.option("--phi", type=PHI, default="relu", show_default=True, help="relu|identity|erf|square|tanh|gelu.")
+@click.option("--inputs", "inputs", required=True, type=o.InputFile(("npy",)), help="(N, d) inputs, .npy.")
+@click.option("--inputs2", type=o.InputFile(("npy",)), help="Optional (M, d) second inputs: K is (N, M).")
+@click.option("--weight-std", type=o.NONNEG_FLOATS, default="1", show_default=True,
               help="W_std, one or one per layer (neural-tangents convention: Var W^1 = W_std^2 / d).")
-@click.option("--bias-std", default="0", show_default=True, help="b_std, one or one per layer.")
-@click.option("--parametrization", "preset_name", help="Instead: the limit kernel of AbcMLP in this parametrization "
-              "(ntk: the Eq. (9) kernel, nngp: covariance of lim f_0).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the kernel matrix here (.npy).")
+@click.option("--bias-std", type=o.NONNEG_FLOATS, default="0", show_default=True, help="b_std, one or one per layer.")
+@click.option("--parametrization", "preset_name", type=PRESET, help="Instead: the limit kernel of AbcMLP in this "
+              "parametrization (ntk: the Eq. (9) kernel, nngp: covariance of lim f_0).")
+@click.option("--out", type=o.OutputFile(".npy"), help="Write the kernel matrix here (.npy).")
+@force_option
 @json_option
-def kernel_cmd(kind: str, depth: int, phi: str, inputs: str, inputs2: str | None, weight_std: str, bias_std: str,
-               preset_name: str | None, out: str | None, as_json: bool) -> None:
+def kernel_cmd(kind: str, depth: int, phi: str, inputs: Path, inputs2: Path | None, weight_std: tuple[float, ...],
+               bias_std: tuple[float, ...], preset_name: str | None, out: Path | None, force: bool,
+               as_json: bool) -> None:
     """NNGP or NTK matrix of an L-hidden-layer MLP on the rows of a .npy file (float64).
 
     Example: infwidth kernel --kind ntk --depth 3 --phi relu --inputs X.npy --out K.npy --json
     """
-    if depth < 1:
-        raise InfwidthError(f"--depth must be >= 1, got {depth}.")
-    x1 = _load(inputs)
-    x2 = None if inputs2 is None else _load(inputs2)
+    from infwidth.cli.estimates import kernel
+    from infwidth.kernels.activations import NUMERICAL
+    from infwidth.resources import check
+
+    x1 = load_array(inputs)
+    x2 = None if inputs2 is None else load_array(inputs2)
+    m = x1.shape[0] if x2 is None else x2.shape[0]
+    check(kernel(x1.shape[0], m, depth, phi in NUMERICAL or preset_name is not None), force,
+          "use fewer input rows (compute the kernel in blocks of rows with --inputs2)")
     t0 = time.perf_counter()
-    K = compute_kernel(kind, depth, phi, x1, x2, _floats(weight_std, "--weight-std"), _floats(bias_std, "--bias-std"),
-                       preset_name)
+    K = compute_kernel(kind, depth, phi, x1, x2, list(weight_std), list(bias_std), preset_name)
     seconds = time.perf_counter() - t0
     if out is not None:
-        with atomic_open(Path(out), "wb") as f:
+        with atomic_open(out, "wb") as f:
             np.save(f, K)
         info(f"wrote {out}")
     summary: dict[str, Any] = {
         "kind": kind, "depth": depth, "phi": phi, "preset": preset_name, "shape": list(K.shape),
         "mean_diag": float(np.mean(np.diag(K))) if x2 is None else None, "max_abs": float(np.abs(K).max()),
         "min_eigenvalue": float(np.linalg.eigvalsh(K).min()) if x2 is None and K.shape[0] <= 4000 else None,
-        "seconds": seconds, "out": out,
+        "seconds": seconds, "out": None if out is None else str(out),
     }
     if as_json:
         print_json(summary)

@@ -9,23 +9,51 @@ from typing import Any
 import click
 
 from infwidth.cli import experiment
-from infwidth.cli._common import info, json_option, print_json, print_table
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+
+
+def _check_model(spec: str) -> None:
+    from infwidth.maml.learners import parse_spec
+
+    parse_spec(spec)
+
+
+MODEL = o.Spec(_check_model, "model", "limit")
+
+
+def _check_size(models: list[str], preset: str, seeds: int, over: dict[str, Any], force: bool) -> None:
+    """Refuse runs whose tasks or training cannot fit (infwidth.cli.estimates.maml), before any data is read."""
+    from infwidth.cli.estimates import maml
+    from infwidth.experiments.maml import preset_config
+    from infwidth.maml.learners import parse_spec
+    from infwidth.resources import Estimate, check
+
+    peak, flops = 0.0, 0.0
+    for m in models:
+        cfg = preset_config(preset, model=m, **{k: v for k, v in over.items() if k != "hyper"})
+        est = maml(parse_spec(m)[1], cfg.meta_batch, cfg.epochs * cfg.batches_per_epoch, cfg.val_tasks,
+                   cfg.test_tasks, cfg.epochs, cfg.test_steps)
+        check(est, force, "use a smaller --meta-batch, --val-tasks, --test-tasks, width or fewer --epochs/--batches")
+        peak, flops = max(peak, est.bytes), flops + est.flops * seeds
+    check(Estimate(f"{len(models)} model(s) x {seeds} seed(s) of MAML", peak, flops), force,
+          "run fewer models, seeds or meta-iterations")
 
 
 def _size_options(f: Any) -> Any:
     for opt in reversed([
         click.option("--preset", type=click.Choice(["tiny", "paper"]), default="tiny", show_default=True,
                      help="tiny: seconds; paper: TP4's 100 epochs x 100 meta-batches of 32 tasks."),
-        click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 0..K-1, one run each."),
-        click.option("--epochs", type=int, help="Override the preset's number of epochs."),
-        click.option("--batches", type=int, help="Override the meta-batches per epoch."),
-        click.option("--meta-batch", type=int, help="Override the tasks per meta-batch."),
-        click.option("--val-tasks", type=int, help="Override the meta-validation tasks per epoch."),
-        click.option("--test-tasks", type=int, help="Override the number of meta-test tasks."),
-        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory."),
-        click.option("--threads", type=int, default=1, show_default=True,
+        click.option("--seeds", type=o.SIZE, default=1, show_default=True, help="Seeds 0..K-1, one run each."),
+        click.option("--epochs", type=o.SIZE, help="Override the preset's number of epochs."),
+        click.option("--batches", type=o.SIZE, help="Override the meta-batches per epoch."),
+        click.option("--meta-batch", type=o.SIZE, help="Override the tasks per meta-batch."),
+        click.option("--val-tasks", type=o.SIZE, help="Override the meta-validation tasks per epoch."),
+        click.option("--test-tasks", type=o.SIZE, help="Override the number of meta-test tasks."),
+        click.option("--data-dir", type=o.InputDir(), help="Shared data directory."),
+        click.option("--threads", type=o.THREADS, default=1, show_default=True,
                      help="CPU threads for torch (1 is fastest on a busy shared machine; see docs/maml.md)."),
-        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+        click.option("--out", required=True, type=o.OutputDir(),
                      help="Output directory (one folder per model and seed)."),
         click.option("--resume", is_flag=True, help="Reuse finished runs and continue checkpointed ones."),
     ]):
@@ -63,19 +91,20 @@ def _run_seeds(model: str, preset: str, seeds: int, out: Path, resume: bool, ove
 
 
 @experiment.command("maml")
-@click.option("--model", required=True,
+@click.option("--model", type=MODEL, required=True,
               help="limit, width:N, relu-width:N, gp-relu, ntk-relu, gp-linear or ntk-linear.")
 @click.option("--second-order", is_flag=True, help="Second-order MAML (differentiate through the inner step).")
-@click.option("--meta-lr", type=float, help="Override the model's meta learning rate (default: TP4's).")
-@click.option("--sigma-u", type=float, help="Override sigma_u (kernels: sigma_w).")
-@click.option("--sigma-v", type=float, help="Override sigma_v.")
-@click.option("--bias", type=float, help="Override the hidden-bias multiplier (kernels: sigma_b).")
+@click.option("--meta-lr", type=o.POSITIVE_FLOAT, help="Override the model's meta learning rate (default: TP4's).")
+@click.option("--sigma-u", type=o.NONNEG_FLOAT, help="Override sigma_u (kernels: sigma_w).")
+@click.option("--sigma-v", type=o.NONNEG_FLOAT, help="Override sigma_v.")
+@click.option("--bias", type=o.NONNEG_FLOAT, help="Override the hidden-bias multiplier (kernels: sigma_b).")
 @_size_options
+@force_option
 @json_option
 def maml_cmd(model: str, second_order: bool, meta_lr: float | None, sigma_u: float | None, sigma_v: float | None,
              bias: float | None, preset: str, seeds: int, epochs: int | None, batches: int | None,
              meta_batch: int | None, val_tasks: int | None, test_tasks: int | None, data_dir: Path | None,
-             threads: int, out: Path, resume: bool, as_json: bool) -> None:
+             threads: int, out: Path, resume: bool, force: bool, as_json: bool) -> None:
     """Meta-train one model on Omniglot 5-way 1-shot with first-order MAML; meta-test it (TP4 Table 2).
 
     Writes OUT/<model>/seed<k>/{val.csv, checkpoint.pt, result.json}.
@@ -90,8 +119,9 @@ def maml_cmd(model: str, second_order: bool, meta_lr: float | None, sigma_u: flo
     from infwidth.maml.learners import parse_spec
 
     parse_spec(model)
-    torch.set_num_threads(threads)
     over = _overrides(epochs, batches, meta_batch, val_tasks, test_tasks, data_dir)
+    _check_size([model], preset, seeds, over, force)
+    torch.set_num_threads(threads)
     hyper = {k: v for k, v in {"meta_lr": meta_lr, "sigma_u": sigma_u, "sigma_v": sigma_v, "bias": bias}.items()
              if v is not None}
     if hyper:
@@ -107,16 +137,18 @@ def maml_cmd(model: str, second_order: bool, meta_lr: float | None, sigma_u: flo
 
 
 @experiment.command("maml-table")
-@click.option("--models", default=None, help="Comma-separated model specs (default: every column of Table 2).")
+@click.option("--models", type=o.CommaList(MODEL, unique=True), default=None,
+              help="Comma-separated model specs (default: every column of Table 2).")
 @click.option("--no-run", is_flag=True, help="Only aggregate finished runs found in --out.")
-@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--results", "results_dir", type=o.OutputDir(),
               default=Path("results"), show_default=True, help="Where maml_table2.md/.csv and the PNG go.")
 @_size_options
+@force_option
 @json_option
-def maml_table_cmd(models: str | None, no_run: bool, results_dir: Path, preset: str, seeds: int,
+def maml_table_cmd(models: tuple[str, ...] | None, no_run: bool, results_dir: Path, preset: str, seeds: int,
                    epochs: int | None, batches: int | None, meta_batch: int | None, val_tasks: int | None,
                    test_tasks: int | None, data_dir: Path | None, threads: int, out: Path, resume: bool,
-                   as_json: bool) -> None:
+                   force: bool, as_json: bool) -> None:
     """Run every Table 2 model for K seeds (finished runs are reused) and write results/maml_table2.md,
     maml_table2.csv and maml_accuracy_vs_width.png next to TP4's numbers.
 
@@ -127,8 +159,10 @@ def maml_table_cmd(models: str | None, no_run: bool, results_dir: Path, preset: 
     from infwidth.experiments.maml import TABLE2_MODELS, collect, write_table
 
     torch.set_num_threads(threads)
-    specs = [m.strip() for m in models.split(",")] if models else list(TABLE2_MODELS)
+    specs = list(models) if models else list(TABLE2_MODELS)
     over = _overrides(epochs, batches, meta_batch, val_tasks, test_tasks, data_dir)
+    if not no_run:
+        _check_size(specs, preset, seeds, over, force)
     if not no_run:
         for m in specs:
             _run_seeds(m, preset, seeds, out, True, over)  # finished runs are always reused
@@ -147,19 +181,23 @@ def maml_table_cmd(models: str | None, no_run: bool, results_dir: Path, preset: 
 
 @experiment.command("maml-kernel-tune")
 @click.option("--model", required=True, type=click.Choice(["gp-relu", "ntk-relu", "gp-linear", "ntk-linear"]))
-@click.option("--sigma-v", "sigma_vs", default="0.0625,0.125,0.25,0.5,1,2,4,8", show_default=True,
-              help="Comma-separated sigma_v grid.")
-@click.option("--bias", "biases", default="0,0.5,1,2,4,8,16,32", show_default=True,
-              help="Comma-separated bias grid (sigma_b; linear kernels: the bias coordinate).")
-@click.option("--val-tasks", type=int, default=1600, show_default=True, help="Meta-validation tasks per grid point.")
-@click.option("--steps", type=int, default=20, show_default=True, help="Adaptation steps (TP4's meta-test: 20).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--sigma-v", "sigma_vs", type=o.CommaList(o.NONNEG_FLOAT, unique=True),
+              default="0.0625,0.125,0.25,0.5,1,2,4,8", show_default=True, help="Comma-separated sigma_v grid.")
+@click.option("--bias", "biases", type=o.CommaList(o.NONNEG_FLOAT, unique=True), default="0,0.5,1,2,4,8,16,32",
+              show_default=True, help="Comma-separated bias grid (sigma_b; linear kernels: the bias coordinate).")
+@click.option("--val-tasks", type=o.SIZE, default=1600, show_default=True,
+              help="Meta-validation tasks per grid point.")
+@click.option("--steps", type=o.SIZE, default=20, show_default=True,
+              help="Adaptation steps (TP4's meta-test: 20).")
+@click.option("--data-dir", type=o.InputDir(), help="Shared data directory.")
+@click.option("--threads", type=o.THREADS, default=1, show_default=True, help="CPU threads for torch.")
+@click.option("--out", required=True, type=o.OutputDir(),
               help="Writes OUT/<model>-tuning.csv and OUT/<model>-tuning.json (the chosen point).")
+@force_option
 @json_option
-def maml_kernel_tune_cmd(model: str, sigma_vs: str, biases: str, val_tasks: int, steps: int, data_dir: Path | None,
-                         threads: int, out: Path, as_json: bool) -> None:
+def maml_kernel_tune_cmd(model: str, sigma_vs: tuple[float, ...], biases: tuple[float, ...], val_tasks: int,
+                         steps: int, data_dir: Path | None, threads: int, out: Path, force: bool,
+                         as_json: bool) -> None:
     """Tune a kernel baseline's variances on meta-validation, before meta-training (sigma_w = 1, f_0 = 0).
 
     Then run it with the best point: infwidth experiment maml --model M --sigma-v V --bias B ...
@@ -169,16 +207,14 @@ def maml_kernel_tune_cmd(model: str, sigma_vs: str, biases: str, val_tasks: int,
     import torch
     from tqdm import tqdm
 
+    from infwidth.cli.estimates import kernel_tune
     from infwidth.experiments.maml import tune_kernel
     from infwidth.io import write_csv, write_json
+    from infwidth.resources import check
 
-    def floats(text: str, name: str) -> list[float]:
-        try:
-            return [float(x) for x in text.split(",") if x.strip()]
-        except ValueError:
-            raise click.BadParameter(f"{name} must be comma-separated numbers, got {text!r}.") from None
-
-    grid_v, grid_b = floats(sigma_vs, "--sigma-v"), floats(biases, "--bias")
+    grid_v, grid_b = list(sigma_vs), list(biases)
+    check(kernel_tune(len(grid_v) * len(grid_b), val_tasks, steps), force,
+          "use fewer --val-tasks, --steps or grid points")
     torch.set_num_threads(threads)
     with tqdm(total=len(grid_v) * len(grid_b), desc=f"tune {model}", file=sys.stderr, leave=False) as bar:
         rows = tune_kernel(model, grid_v, grid_b, val_tasks, steps,

@@ -7,65 +7,61 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, int_list, json_option, print_json, print_table
-from infwidth.cli.parametrization_cmds import parametrization_options, resolve_parametrization
-from infwidth.errors import InfwidthError
-from infwidth.parametrization import AbcParametrization, parse_list
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.parametrization_cmds import Exponents, parametrization_options, resolve_parametrization
+from infwidth.parametrization import AbcParametrization
 
 DTYPES = {"float32": "float32", "float64": "float64"}
 
 
-def _widths(text: str) -> list[int]:
-    """Parse "64,128,256" or a log2 range "6..12" into a list of widths."""
-    text = text.strip()
-    if ".." in text:
-        lo, hi = (int(v) for v in text.split(".."))
-        if lo > hi or lo < 0 or hi > 20:
-            raise InfwidthError(f"--widths {text!r}: give log2 bounds like 6..12 (0 <= lo <= hi <= 20).")
-        return [2**k for k in range(lo, hi + 1)]
-    try:
-        ws = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as e:
-        raise InfwidthError(f"--widths {text!r}: give integers separated by commas, or a log2 range like 6..12.") from e
-    if any(w < 1 for w in ws):
-        raise InfwidthError("--widths must all be positive integers.")
-    return ws
+def _check_phi(name: str) -> None:
+    from infwidth.nn.mlp import resolve_activation
+
+    resolve_activation(name)
 
 
-def _override(p: AbcParametrization, a: str | None, b: str | None, c: str | None) -> AbcParametrization:
+PHI = o.Spec(_check_phi, "activation", "relu")
+
+
+def _override(p: AbcParametrization, a: Exponents, b: Exponents, c: Exponents) -> AbcParametrization:
     """``p`` with the given exponent lists replaced (the network actually built in a mis-scaling check)."""
     if a is None and b is None and c is None:
         return p
-    fa = parse_list(a, "--build-a") if a is not None else p.a
-    fb = parse_list(b, "--build-b") if b is not None else p.b
-    fc = parse_list(c, "--build-c")[0] if c is not None else p.c
-    return AbcParametrization(fa, fb, fc)
+    return AbcParametrization(p.a if a is None else a, p.b if b is None else b, p.c if c is None else c[0])
 
 
 @cli.command("coordcheck")
 @parametrization_options
-@click.option("--widths", default="6..12", show_default=True, help='Widths: "64,128,256" or a log2 range "6..12".')
-@click.option("--seeds", default=4, show_default=True, help="Independent initializations (and input batches).")
-@click.option("--steps", default=3, show_default=True, help="SGD steps t = 1..steps.")
-@click.option("--eta", default=0.1, show_default=True, help="Base learning rate eta (LR = eta n^-c).")
-@click.option("--phi", default="relu", show_default=True, help="relu, tanh, gelu, identity or square.")
-@click.option("--batch", default=16, show_default=True, help="Training batch size (fixed inputs).")
-@click.option("--d-in", default=8, show_default=True, help="Input dimension.")
-@click.option("--d-out", default=8, show_default=True, help="Output dimension (more outputs: less noise).")
-@click.option("--tol", default=0.15, show_default=True, help="Slope tolerance of the pass/fail verdict.")
+@click.option("--widths", type=o.Widths(min_len=2), default="6..12", show_default=True,
+              help='Widths (two or more): "64,128,256" or a log2 range "6..12".')
+@click.option("--seeds", type=o.SIZE, default=4, show_default=True,
+              help="Independent initializations (and input batches).")
+@click.option("--steps", type=o.SIZE, default=3, show_default=True, help="SGD steps t = 1..steps.")
+@click.option("--eta", type=o.POSITIVE_FLOAT, default=0.1, show_default=True,
+              help="Base learning rate eta (LR = eta n^-c).")
+@click.option("--phi", type=PHI, default="relu", show_default=True, help="relu, tanh, gelu, identity or square.")
+@click.option("--batch", type=o.SIZE, default=16, show_default=True, help="Training batch size (fixed inputs).")
+@click.option("--d-in", type=o.SIZE, default=8, show_default=True, help="Input dimension.")
+@click.option("--d-out", type=o.SIZE, default=8, show_default=True,
+              help="Output dimension (more outputs: less noise).")
+@click.option("--tol", type=o.POSITIVE_FLOAT, default=0.15, show_default=True,
+              help="Slope tolerance of the pass/fail verdict.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
-@click.option("--device", default=None, help="torch device, e.g. cuda (default: cpu).")
-@click.option("--build-a", default=None, help="Build the network with these a_l instead (mis-scaling test).")
-@click.option("--build-b", default=None, help="Build the network with these b_l instead.")
-@click.option("--build-c", default=None, help="Build the network with this c instead.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--device", type=o.DEVICE, default=None, help="torch device, e.g. cuda (default: cpu).")
+@click.option("--build-a", type=o.RationalList(), default=None,
+              help="Build the network with these a_l instead (mis-scaling test).")
+@click.option("--build-b", type=o.RationalList(), default=None, help="Build the network with these b_l instead.")
+@click.option("--build-c", type=o.RationalList(max_len=1), default=None, help="Build the network with this c instead.")
+@click.option("--out-dir", type=o.OutputDir(), default=Path("results"),
               show_default=True, help="Where coordcheck_<name>.csv/.png are written.")
-@click.option("--name", default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>).")
+@click.option("--name", type=o.STEM, default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>).")
+@force_option
 @json_option
-def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b: str | None, c: str | None,
-                   widths: str, seeds: int, steps: int, eta: float, phi: str, batch: int, d_in: int, d_out: int,
-                   tol: float, dtype: str, device: str | None, build_a: str | None, build_b: str | None,
-                   build_c: str | None, out_dir: Path, name: str | None, as_json: bool) -> None:
+def coordcheck_cmd(preset_name: str | None, depth: int | None, a: Exponents, b: Exponents, c: Exponents,
+                   widths: tuple[int, ...], seeds: int, steps: int, eta: float, phi: str, batch: int, d_in: int,
+                   d_out: int, tol: float, dtype: str, device: str | None, build_a: Exponents, build_b: Exponents,
+                   build_c: Exponents, out_dir: Path, name: str | None, force: bool, as_json: bool) -> None:
     """Measure how every coordinate scales with width and compare with the abc algebra.
 
     Trains the MLP for a few SGD steps at each width and seed, fits log2(size) vs log2(width) for
@@ -83,14 +79,18 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
     import torch
     from tqdm import tqdm
 
+    from infwidth.cli import estimates
     from infwidth.io import write_csv, write_json
     from infwidth.nn.coordcheck import coord_check
     from infwidth.parametrization.rational import fmt
+    from infwidth.resources import check
     from infwidth.viz.coordcheck import plot_coordcheck
 
     param = resolve_parametrization(preset_name, depth, a, b, c)
     network = _override(param, build_a, build_b, build_c)
-    ws = _widths(widths)
+    ws = list(widths)
+    check(estimates.coordcheck(ws, param.depth, d_in, d_out, batch, steps, seeds, dtype == "float64"), force,
+          "use smaller --widths, --seeds, --batch or --steps", device)
     stem = name or f"coordcheck_{param.name or 'abc'}_L{param.depth}" + (
         "_c" + fmt(param.c).replace("/", "_").replace("-", "m") if preset_name and c is not None else "")
     bar = tqdm(total=len(ws) * seeds, desc="coordcheck", disable=as_json, leave=False)
@@ -130,25 +130,26 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: str | None, b:
               default="cpu-small", show_default=True,
               help="Run size: cpu-small (one seed, < 15 min on 2 cores), cpu-seeds (4 seeds, widths to 8192, "
               "bisection; about 1 h of CPU), paper (needs a GPU), tiny.")
-@click.option("--seeds", default=None, help='Override the seeds: "0,1,2".')
-@click.option("--widths", default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
-@click.option("--n-train", type=int, default=None, help="Override the number of training images.")
-@click.option("--epochs", type=int, default=None, help="Override the number of epochs.")
-@click.option("--lr-step", type=float, default=None,
+@click.option("--seeds", type=o.SEEDS, default=None, help='Override the seeds: "0,1,2".')
+@click.option("--widths", type=o.WIDTHS, default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
+@click.option("--n-train", type=o.SIZE, default=None, help="Override the number of training images.")
+@click.option("--epochs", type=o.SIZE, default=None, help="Override the number of epochs.")
+@click.option("--lr-step", type=o.POSITIVE_FLOAT, default=None,
               help="Refine the log2 LR grid to this step over the preset's range (e.g. 0.5; resumes reuse runs).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--data-dir", type=o.InputDir(), default=None,
               help="Data folder (default: $INFWIDTH_DATA, then ../shared/data).")
 @click.option("--source", type=click.Choice(["auto", "jpeg", "python"]), default="auto", show_default=True,
               help="CIFAR-10 copy: the shared JPEG npz or the original python batches.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--cache-dir", type=o.OutputDir(), default=None,
               help="Cache for decoded images (default: $INFWIDTH_CACHE, then ~/.cache/infwidth).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default="runs/max_lr", show_default=True)
+@click.option("--device", type=o.DEVICE, default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--out-dir", type=o.OutputDir(), default="runs/max_lr", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already in runs.csv.")
+@force_option
 @json_option
-def max_lr_cmd(preset_name: str, seeds: str | None, widths: str | None, n_train: int | None, epochs: int | None,
-               lr_step: float | None, data_dir: str | None, source: str, cache_dir: str | None, device: str,
-               out_dir: str, resume: bool, as_json: bool) -> None:
+def max_lr_cmd(preset_name: str, seeds: tuple[int, ...] | None, widths: tuple[int, ...] | None, n_train: int | None,
+               epochs: int | None, lr_step: float | None, data_dir: Path | None, source: str, cache_dir: Path | None,
+               device: str, out_dir: Path, resume: bool, force: bool, as_json: bool) -> None:
     """Max stable learning rate vs width in SP and muP (TP4 Section 1 figure), with fitted exponents.
 
     \b
@@ -161,16 +162,20 @@ def max_lr_cmd(preset_name: str, seeds: str | None, widths: str | None, n_train:
     """
     from tqdm import tqdm
 
+    from infwidth.cli import estimates
     from infwidth.experiments.max_lr import config_for, run
+    from infwidth.resources import check
     from infwidth.viz.max_lr import plot_max_lr, plot_max_lr_vs_width
 
-    seed_list = int_list(seeds, "--seeds") if seeds is not None else None
-    cfg = config_for(preset_name, widths=tuple(_widths(widths)) if widths else None, n_train=n_train, epochs=epochs,
-                     data_dir=data_dir, source=source, cache=cache_dir, device=device, out_dir=out_dir, resume=resume,
-                     seeds=seed_list)
+    cfg = config_for(preset_name, widths=widths, n_train=n_train, epochs=epochs,
+                     data_dir=None if data_dir is None else str(data_dir), source=source,
+                     cache=None if cache_dir is None else str(cache_dir), device=device, out_dir=str(out_dir),
+                     resume=resume, seeds=seeds)
+    per_width = sum(len(cfg.log2_lrs[p]) if lr_step is None else
+                    estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
+    check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width * len(cfg.seeds)),
+          force, "use a coarser --lr-step, fewer --widths, --seeds, --n-train or --epochs", device)
     if lr_step is not None:
-        if lr_step <= 0:
-            raise InfwidthError("--lr-step must be positive, e.g. 0.5.")
         grids: dict[str, tuple[float, ...]] = {}
         for p, g in cfg.log2_lrs.items():
             k = round((max(g) - min(g)) / lr_step)

@@ -7,9 +7,14 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, int_list, json_option, print_json, print_table
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
+
+# The parametrizations and optimizers a trained model can use (infwidth.sweep.trial.scaled_optimizer).
+TRAIN_PARAMETRIZATION = o.Name((*PARAMETRIZATIONS, "sp-global"), "parametrization")
+TRAIN_OPTIMIZERS = ("adam", "adam-atan2", "sgd")
 
 
 @cli.command("exponents")
@@ -46,21 +51,26 @@ def exponents_cmd(optimizer: str, alignment: str, params: tuple[str, ...], as_js
 
 @cli.command("sweep")
 @click.option("--model", type=click.Choice(["mlp", "transformer"]), default="mlp", show_default=True)
-@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
-@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
-@click.option("--widths", default="32,64,128", show_default=True, help="Comma-separated widths.")
-@click.option("--lrs", default="1e-3,3e-3,1e-2,3e-2", show_default=True, help="Comma-separated base LRs.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
-@click.option("--base-width", type=int, default=32, show_default=True)
-@click.option("--steps", type=int, default=100, show_default=True)
-@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("sweep.sqlite"), show_default=True, help="Resumable SQLite store.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Local process pool size.")
-@click.option("--ray", "ray_address", default=None, help="Run trials on this Ray cluster (needs `pip install ray`).")
+@click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
+              help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
+@click.option("--widths", type=o.SIZES, default="32,64,128", show_default=True, help="Comma-separated widths.")
+@click.option("--lrs", type=o.POSITIVE_FLOATS, default="1e-3,3e-3,1e-2,3e-2", show_default=True,
+              help="Comma-separated base LRs.")
+@click.option("--seeds", type=o.SEEDS, default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--base-width", type=o.SIZE, default=32, show_default=True)
+@click.option("--steps", type=o.SIZE, default=100, show_default=True)
+@click.option("--store", "store_path", type=o.OutputFile(), default=Path("sweep.sqlite"), show_default=True,
+              help="Resumable SQLite store.")
+@click.option("--workers", type=o.POSITIVE_INT, default=2, show_default=True,
+              help="Local processes (at most the number of trials and of CPUs).")
+@click.option("--ray", "ray_address", type=o.TEXT, default=None,
+              help="Run trials on this Ray cluster (needs `pip install ray`).")
+@force_option
 @json_option
-def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs: str, seeds: str,
-              base_width: int, steps: int, store_path: Path, workers: int, ray_address: str | None,
-              as_json: bool) -> None:
+def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: tuple[int, ...], lrs: tuple[float, ...],
+              seeds: tuple[int, ...], base_width: int, steps: int, store_path: Path, workers: int,
+              ray_address: str | None, force: bool, as_json: bool) -> None:
     """Grid sweep (learning rate x width x seed), resumable: finished trials are never redone.
 
     \b
@@ -68,11 +78,14 @@ def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs
       infwidth sweep --model mlp --parametrization mup --widths 32,64,128 --lrs 1e-3,1e-2 --store s.sqlite
       infwidth sweep --store s.sqlite --json     # rerun: only missing trials run
     """
+    from infwidth.cli.estimates import sweep
+    from infwidth.resources import check
     from infwidth.sweep import SweepStore, grid, run_sweep, summarize
 
+    check(sweep(model, (*widths, base_width), steps, len(lrs) * len(seeds), 1 if ray_address else workers), force,
+          "use smaller --widths, fewer --steps, --lrs or --seeds")
     trials = grid(model=[model], parametrization=[parametrization], optimizer=[optimizer],
-                  width=[int(w) for w in widths.split(",")], lr=[float(x) for x in lrs.split(",")],
-                  seed=[int(s) for s in seeds.split(",")], base_width=[base_width], steps=[steps])
+                  width=list(widths), lr=list(lrs), seed=list(seeds), base_width=[base_width], steps=[steps])
     store = SweepStore(store_path)
     done = run_sweep(trials, store, workers=workers, ray_address=ray_address, progress=not as_json)
     info(f"{done} trial(s) run, {len(trials) - done} already in {store_path}")
@@ -87,21 +100,25 @@ def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: str, lrs
 
 @experiment.command("transfer")
 @click.option("--task", type=click.Choice(["cifar-mlp", "text-transformer"]), default="cifar-mlp", show_default=True)
-@click.option("--parametrizations", default="sp-global,sp,mup", show_default=True)
-@click.option("--optimizers", default="adam,adam-atan2", show_default=True)
-@click.option("--widths", default="64,128,256,512,1024", show_default=True)
-@click.option("--lrs", default="1.25e-4,5e-4,2e-3,8e-3,3.2e-2", show_default=True)
-@click.option("--seeds", default="0", show_default=True)
-@click.option("--steps", type=int, default=100, show_default=True)
-@click.option("--batch", type=int, default=64, show_default=True)
-@click.option("--base-width", type=int, default=64, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--data-dir", default=None, help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--parametrizations", type=o.CommaList(TRAIN_PARAMETRIZATION, unique=True),
+              default="sp-global,sp,mup", show_default=True)
+@click.option("--optimizers", type=o.CommaList(o.Name(TRAIN_OPTIMIZERS, "optimizer"), unique=True),
+              default="adam,adam-atan2", show_default=True)
+@click.option("--widths", type=o.SIZES, default="64,128,256,512,1024", show_default=True)
+@click.option("--lrs", type=o.POSITIVE_FLOATS, default="1.25e-4,5e-4,2e-3,8e-3,3.2e-2", show_default=True)
+@click.option("--seeds", type=o.SEEDS, default="0", show_default=True)
+@click.option("--steps", type=o.SIZE, default=100, show_default=True)
+@click.option("--batch", type=o.SIZE, default=64, show_default=True)
+@click.option("--base-width", type=o.SIZE, default=64, show_default=True)
+@click.option("--workers", type=o.POSITIVE_INT, default=2, show_default=True)
+@click.option("--data-dir", type=o.InputDir(), default=None,
+              help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=o.OutputDir(), default=Path("results"), show_default=True)
+@force_option
 @json_option
-def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str, lrs: str, seeds: str,
-                 steps: int, batch: int, base_width: int, workers: int, data_dir: str | None, out: Path,
-                 as_json: bool) -> None:
+def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple[str, ...], widths: tuple[int, ...],
+                 lrs: tuple[float, ...], seeds: tuple[int, ...], steps: int, batch: int, base_width: int, workers: int,
+                 data_dir: Path | None, out: Path, force: bool, as_json: bool) -> None:
     """Loss vs learning rate per width, and the drift of the optimal learning rate per doubling of width.
 
     Resumable (SQLite store in --out). Writes transfer_<task>.csv/.json/_<optimizer>.png and transfer.md.
@@ -112,12 +129,17 @@ def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str,
       infwidth experiment transfer --task text-transformer --widths 32,64,128,256 --base-width 32 \\
           --steps 60 --batch 16 --out results
     """
+    from infwidth.cli.estimates import transfer
     from infwidth.experiments.transfer import TransferConfig, run
+    from infwidth.resources import check
 
-    cfg = TransferConfig(task=task, parametrizations=parametrizations.split(","), optimizers=optimizers.split(","),
-                         widths=[int(w) for w in widths.split(",")], lrs=[float(x) for x in lrs.split(",")],
-                         seeds=[int(s) for s in seeds.split(",")], steps=steps, batch=batch,
-                         base_width=base_width, workers=workers, data_dir=data_dir, out=out)
+    check(transfer(task, (*widths, base_width), steps, batch,
+                   len(parametrizations) * len(optimizers) * len(lrs) * len(seeds), workers), force,
+          "use smaller --widths, fewer --steps, --lrs, --seeds or a smaller --batch")
+    cfg = TransferConfig(task=task, parametrizations=list(parametrizations), optimizers=list(optimizers),
+                         widths=list(widths), lrs=list(lrs), seeds=list(seeds), steps=steps, batch=batch,
+                         base_width=base_width, workers=workers, data_dir=None if data_dir is None else str(data_dir),
+                         out=out)
     res = run(cfg, progress=not as_json)
     if as_json:
         print_json(res)
@@ -133,16 +155,19 @@ def transfer_cmd(task: str, parametrizations: str, optimizers: str, widths: str,
 @experiment.command("everett")
 @click.option("--preset", type=click.Choice(["cpu", "tiny"]), default="cpu", show_default=True,
               help="Run size: cpu (about 1 h of one core, the defaults below) or tiny (seconds).")
-@click.option("--parametrizations", default=None, help="Comma-separated subset of sp,ntk,mup,mf (default: all).")
-@click.option("--seeds", default=None, help='Seeds of every sweep, e.g. "0,1".')
-@click.option("--loss-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--parametrizations", type=o.CommaList(o.Name(("sp", "ntk", "mup", "mf"), "parametrization"),
+                                                     unique=True), default=None,
+              help="Comma-separated subset of sp,ntk,mup,mf (default: all).")
+@click.option("--seeds", type=o.SEEDS, default=None, help='Seeds of every sweep, e.g. "0,1".')
+@click.option("--loss-scale", type=o.POSITIVE_FLOAT, default=None,
               help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
-@click.option("--data-dir", default=None, help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/everett"),
-              show_default=True, help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
+@click.option("--data-dir", type=o.InputDir(), default=None,
+              help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=o.OutputDir(), default=Path("runs/everett"), show_default=True,
+              help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
 @json_option
-def everett_cmd(preset: str, parametrizations: str | None, seeds: str | None, loss_scale: float | None,
-                data_dir: str | None, out: Path, as_json: bool) -> None:
+def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
+                loss_scale: float | None, data_dir: Path | None, out: Path, as_json: bool) -> None:
     """Everett et al.'s claims on the CIFAR MLP: per-layer constants tuned at the base width, transfer of
     the global LR (drift per doubling, best loss per width) for SP/NTK/muP/MF with Adam, SP under other
     alignment assumptions, per-layer LR scans, and Adam's epsilon vs gradient underflow (Adam-atan2).
@@ -158,10 +183,8 @@ def everett_cmd(preset: str, parametrizations: str | None, seeds: str | None, lo
 
     from infwidth.experiments.everett import config_for, run
 
-    seed_list = int_list(seeds, "--seeds") if seeds is not None else None
-    params = tuple(x.strip() for x in parametrizations.split(",")) if parametrizations else None
-    cfg = config_for(preset, parametrizations=params, seeds=seed_list, loss_scale=loss_scale, data_dir=data_dir,
-                     out=out)
+    cfg = config_for(preset, parametrizations=parametrizations, seeds=seeds, loss_scale=loss_scale,
+                     data_dir=None if data_dir is None else str(data_dir), out=Path(out))
     res = run(cfg, progress=not as_json, command="infwidth " + " ".join(sys.argv[1:]))
     if as_json:
         print_json({k: v for k, v in res.items() if k != "curves"} | {"curves": [
@@ -175,25 +198,31 @@ def everett_cmd(preset: str, parametrizations: str | None, seeds: str | None, lo
 
 
 @cli.command("alignment")
-@click.option("--parametrization", default="mup", show_default=True, help="sp, ntk, mup, mf, or sp-global.")
-@click.option("--optimizer", type=click.Choice(["adam", "adam-atan2", "sgd"]), default="adam", show_default=True)
-@click.option("--width", type=int, default=256, show_default=True)
-@click.option("--base-width", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-2, show_default=True)
-@click.option("--steps", type=int, default=50, show_default=True)
-@click.option("--every", type=int, default=5, show_default=True, help="Log every this many steps.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("alignment.csv"),
+@click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
+              help="sp, ntk, mup, mf, or sp-global.")
+@click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
+@click.option("--width", type=o.SIZE, default=256, show_default=True)
+@click.option("--base-width", type=o.SIZE, default=32, show_default=True)
+@click.option("--lr", type=o.POSITIVE_FLOAT, default=1e-2, show_default=True)
+@click.option("--steps", type=o.SIZE, default=50, show_default=True)
+@click.option("--every", type=o.POSITIVE_INT, default=5, show_default=True, help="Log every this many steps.")
+@click.option("--out", type=o.OutputFile(".csv"), default=Path("alignment.csv"),
               show_default=True, help="CSV to write (a PNG with the same stem is written beside it).")
+@force_option
 @json_option
 def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: int, lr: float, steps: int,
-                  every: int, out: Path, as_json: bool) -> None:
+                  every: int, out: Path, force: bool, as_json: bool) -> None:
     """Train the sweep's MLP task and log the alignment exponents alpha, omega, u per layer.
 
     \b
     Example:
       infwidth alignment --parametrization mup --optimizer adam --width 512 --steps 50 --out align.csv
     """
+    from infwidth.cli.estimates import alignment
+    from infwidth.resources import check
     from infwidth.scaling.alignment import AlignmentTracker
+
+    check(alignment(max(width, base_width), steps), force, "use a smaller --width or fewer --steps")
     from infwidth.sweep.trial import build, mlp_task
     from infwidth.viz.scaling import plot_alignment
 

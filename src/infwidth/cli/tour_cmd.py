@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from infwidth.cli import cli
+from infwidth.cli import options as o
 from infwidth.cli._common import info
 
 
 @cli.command("tour")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/tour"),
+@click.option("--out", type=o.OutputDir(), default=Path("out/tour"),
               show_default=True, help="Directory for the tour's figures and tables.")
 def tour_cmd(out: Path) -> None:
     """A short tour on embedded defaults (about a minute on 2 cores).
@@ -19,7 +20,7 @@ def tour_cmd(out: Path) -> None:
     Table 1; classify muP and PyTorch-default SP; coordinate-check muP at finite widths; compute
     muP's infinite-width limit (Tensor Programs) and compare it with finite widths; the phase diagram.
     """
-    from infwidth.cli import cli as root
+    from infwidth.cli import run_args
 
     out.mkdir(parents=True, exist_ok=True)
     steps: list[tuple[str, list[str]]] = [
@@ -36,5 +37,5 @@ def tour_cmd(out: Path) -> None:
     ]
     for title, args in steps:
         info(f"\n=== {title}: infwidth {' '.join(args)}")
-        root.main(args=args, prog_name="infwidth", standalone_mode=False)
+        run_args(args)
     info(f"\ntour done; figures in {out}")

@@ -3,50 +3,100 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from infwidth.cli import cli, experiment
-from infwidth.cli._common import info, int_list, json_option, print_json, print_table
+from infwidth.cli import options as o
+from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.errors import InfwidthError
 
-init_option = click.option(
-    "--init", type=click.Choice(["uniform", "gaussian"]), default="uniform", show_default=True,
-    help="Input-embedding init of finite widths, variance 1/width: uniform (TP4's code) or gaussian.")
+if TYPE_CHECKING:
+    from infwidth.experiments.word2vec import Word2VecConfig
 
 
 def _fmt(x: object) -> str:
     return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
+def _check_model(text: str) -> None:
+    from infwidth.word2vec.model import ModelSpec
+
+    ModelSpec.parse(text)
+
+
+VECTOR_FORMATS = ("text", "bin", "npz")
+VECTOR_KEYS = ("words", "vectors")
+
+
+def _panel(spec: str) -> tuple[str, Path]:
+    """``TITLE=RUN_DIR`` -> (title, vectors file): RUN_DIR/vectors.npz, or RUN_DIR itself if it is a file."""
+    from infwidth.io import check_input_file
+
+    title, sep, where = spec.partition("=")
+    if not sep or not title.strip() or not where.strip():
+        raise InfwidthError(f"--panel {spec!r} must look like TITLE=RUN_DIR.")
+    p = Path(where)
+    return title, check_input_file(p / "vectors.npz" if p.is_dir() else p, VECTOR_FORMATS, VECTOR_KEYS)
+
+
+MODEL = o.Spec(_check_model, "model", "width:64")
+init_option = click.option(
+    "--init", type=click.Choice(["uniform", "gaussian"]), default="uniform", show_default=True,
+    help="Input-embedding init of finite widths, variance 1/width: uniform (TP4's code) or gaussian.")
+
+
+def _check_size(cfg: Word2VecConfig, models: tuple[str, ...], force: bool) -> None:
+    """Refuse models whose embedding tables or training time cannot fit (infwidth.cli.estimates.word2vec)."""
+    from infwidth.cli.estimates import word2vec
+    from infwidth.resources import check
+    from infwidth.word2vec.model import ModelSpec
+
+    r = cfg.resolved()
+    for m in models:
+        spec = ModelSpec.parse(m)
+        est = word2vec(None if spec.kind == "limit" else spec.width, r["max_vocab"], r["max_tokens"],
+                       0 if spec.kind == "ntk" else r["epochs"])
+        check(est, force, "use a smaller width, --max-vocab, --max-tokens or fewer --epochs", cfg.device)
+
+
+QUESTIONS = o.InputFile(("text",))
+
+
 @experiment.command("word2vec")
-@click.option("--model", required=True, help="width:N (finite-width muP, e.g. width:256), limit (exact muP limit), "
+@click.option("--model", type=MODEL, required=True,
+              help="width:N (finite-width muP, e.g. width:256), limit (exact muP limit), "
               "or ntk[:N] (features fixed at init).")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="tiny", show_default=True,
               help="tiny: seconds; cpu: reduced Table 3 (~2 h for 4 models on 2 cores); paper: TP4's settings.")
-@click.option("--max-vocab", type=int, help="Keep only the N most frequent words (needed for the limit on CPU).")
-@click.option("--epochs", type=int, help="Override the preset's number of epochs.")
-@click.option("--max-tokens", type=int, help="Train on the first N corpus tokens only.")
-@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--max-vocab", type=o.POSITIVE_INT,
+              help="Keep only the N most frequent words (needed for the limit on CPU).")
+@click.option("--epochs", type=o.SIZE, help="Override the preset's number of epochs.")
+@click.option("--max-tokens", type=o.POSITIVE_INT, help="Train on the first N corpus tokens only.")
+@click.option("--corpus", type=o.InputFile(("text", "gz", "zip")),
               help="Whitespace-tokenized text (plain, .gz, or text8.zip); default: the shared text8 substitute.")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--questions", type=QUESTIONS,
               help="questions-words.txt; default: the shared copy.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads (1 = deterministic).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, or cuda for the PyTorch GPU path.")
+@click.option("--data-dir", type=o.InputDir(), help="Shared data directory.")
+@click.option("--seed", type=o.SEED, default=0, show_default=True)
+@click.option("--threads", type=o.THREADS, default=2, show_default=True, help="CPU threads (1 = deterministic).")
+@click.option("--device", type=o.DEVICE, default="cpu", show_default=True,
+              help="cpu, or cuda for the PyTorch GPU path.")
 @click.option("--backend", type=click.Choice(["auto", "numba", "torch"]), default="auto", show_default=True)
 @init_option
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--eval-every", type=o.NONNEG_INT, default=0, show_default=True,
               help="Evaluate the analogies every N epochs (0: only after the last epoch, which is always evaluated).")
-@click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+@click.option("--checkpoint-minutes", type=o.POSITIVE_FLOAT, default=10.0, show_default=True,
               help="Minutes between mid-epoch checkpoints (every epoch end is checkpointed too).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--out", required=True, type=o.OutputDir(), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
+@force_option
 @json_option
 def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | None, max_tokens: int | None,
                  corpus: Path | None, questions: Path | None, data_dir: Path | None, seed: int, threads: int,
                  device: str, backend: str, init: str, eval_every: int, checkpoint_minutes: float, out: Path,
-                 resume: bool, as_json: bool) -> None:
+                 resume: bool, force: bool, as_json: bool) -> None:
     """Train CBOW Word2Vec (finite-width muP, the exact muP limit, or NTK) and report analogy accuracy.
 
     Accuracies are over every question whose words are in the vocabulary with the whole vocabulary as
@@ -61,6 +111,7 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
                          max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir, seed=seed,
                          threads=threads, backend=backend, device=device, init=init, eval_every=eval_every,
                          checkpoint_every_s=60.0 * checkpoint_minutes, resume=resume)
+    _check_size(cfg, (model,), force)
     info(f"word2vec {model} preset={preset} -> {out}")
     summary = run(cfg)
     if as_json:
@@ -73,11 +124,11 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
 
 
 @cli.command("analogy")
-@click.argument("vectors", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("vectors", type=o.InputFile(VECTOR_FORMATS, VECTOR_KEYS))
+@click.option("--questions", type=QUESTIONS,
               help="questions-words.txt; default: the shared copy.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--restrict", type=click.IntRange(min=0), default=30000, show_default=True,
+@click.option("--data-dir", type=o.InputDir(), help="Shared data directory.")
+@click.option("--restrict", type=o.NONNEG_INT, default=30000, show_default=True,
               help="Candidates: the N first (most frequent) words, as word2vec's compute-accuracy threshold "
               "(0: the whole vocabulary, as TP4).")
 @click.option("--sections", "show_sections", is_flag=True, help="Also print per-section accuracies.")
@@ -108,12 +159,13 @@ def analogy_cmd(vectors: Path, questions: Path | None, data_dir: Path | None, re
 
 
 @cli.command("word2vec-figure")
-@click.option("--panel", "panels", multiple=True, required=True, metavar="TITLE=RUN_DIR",
+@click.option("--panel", "panels", type=o.Spec(_panel, "panel", "A=run"), multiple=True, required=True,
+              metavar="TITLE=RUN_DIR",
               help="A panel: its title and a run directory of `experiment word2vec` (or a vectors file).")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--questions", type=QUESTIONS,
               help="questions-words.txt; default: the shared copy.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
+@click.option("--data-dir", type=o.InputDir(), help="Shared data directory.")
+@click.option("--out", required=True, type=o.OutputFile(".png"), help="PNG to write.")
 def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_dir: Path | None, out: Path) -> None:
     """TP4 Figure 1: PCA of the embeddings of US cities and states, one panel per run.
 
@@ -121,16 +173,12 @@ def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_di
     --panel "muP limit=runs/limit" --out results/word2vec_figure1.png
     """
     from infwidth.data.analogy import load_questions, read_word_vectors
-    from infwidth.errors import InfwidthError
     from infwidth.viz.word2vec import plot_city_state_pca
 
     loaded = []
     for spec in panels:
-        title, sep, where = spec.partition("=")
-        if not sep:
-            raise InfwidthError(f"--panel {spec!r} must look like TITLE=RUN_DIR.")
-        p = Path(where)
-        words, vecs = read_word_vectors(p / "vectors.npz" if p.is_dir() else p)
+        title, path = _panel(spec)
+        words, vecs = read_word_vectors(path)
         loaded.append((title, words, vecs))
     path = plot_city_state_pca(loaded, load_questions(questions, data_dir=data_dir), out)
     info(f"wrote {path}")
@@ -138,38 +186,40 @@ def word2vec_figure_cmd(panels: tuple[str, ...], questions: Path | None, data_di
 
 @experiment.command("word2vec-table3")
 @click.option("--preset", type=click.Choice(["tiny", "cpu", "paper"]), default="tiny", show_default=True)
-@click.option("--max-vocab", type=click.IntRange(min=2), help="Vocabulary cap (default: the preset's).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the preset's number of epochs.")
-@click.option("--max-tokens", type=click.IntRange(min=1), help="Train on the first N corpus tokens only.")
-@click.option("--models", default="ntk,width:64,width:256,width:1024,limit", show_default=True,
-              help="Comma-separated models.")
-@click.option("--seeds", default="0", show_default=True,
+@click.option("--max-vocab", type=o.POSITIVE_INT, help="Vocabulary cap (default: the preset's).")
+@click.option("--epochs", type=o.SIZE, help="Override the preset's number of epochs.")
+@click.option("--max-tokens", type=o.POSITIVE_INT, help="Train on the first N corpus tokens only.")
+@click.option("--models", type=o.CommaList(MODEL, unique=True), default="ntk,width:64,width:256,width:1024,limit",
+              show_default=True, help="Comma-separated models.")
+@click.option("--seeds", type=o.SEEDS, default="0", show_default=True,
               help="Comma-separated seeds of the finite widths.")
-@click.option("--limit-seeds", help="Comma-separated seeds of the limit and NTK (default: the first of --seeds).")
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--limit-seeds", type=o.SEEDS, help="Seeds of the limit and NTK (default: the first of --seeds).")
+@click.option("--threads", type=o.THREADS, default=2, show_default=True)
+@click.option("--device", type=o.DEVICE, default="cpu", show_default=True)
 @init_option
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--eval-every", type=o.NONNEG_INT, default=0, show_default=True,
               help="Evaluate every N epochs besides the last (0: the last only).")
-@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--corpus", type=o.InputFile(("text", "gz", "zip")),
               help="Whitespace-tokenized text (plain, .gz, or text8.zip); default: the shared text8 substitute.")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
-              help="questions-words.txt; default: the shared copy.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Shared data directory.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--questions", type=QUESTIONS, help="questions-words.txt; default: the shared copy.")
+@click.option("--data-dir", type=o.InputDir(), help="Shared data directory.")
+@click.option("--out", required=True, type=o.OutputDir(),
               help="Directory for the runs (one sub-directory per model and seed; finished ones are reused).")
 @click.option("--no-run", is_flag=True, help="Only tabulate the finished runs in --out; train nothing.")
-@click.option("--table", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--table", type=o.OutputFile(".md"),
               help="Markdown file: its generated block --section is (re)written, the rest of the file is kept.")
-@click.option("--section", default="table3", show_default=True, help="Name of the generated block in --table.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Tidy CSV of the rows.")
-@click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), help="Figure 1 PNG to write.")
+@click.option("--section", type=o.STEM, default="table3", show_default=True,
+              help="Name of the generated block in --table.")
+@click.option("--csv", "csv_path", type=o.OutputFile(".csv"), help="Tidy CSV of the rows.")
+@click.option("--figure", type=o.OutputFile(".png"), help="Figure 1 PNG to write.")
+@force_option
 @json_option
-def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, max_tokens: int | None, models: str,
-                        seeds: str, limit_seeds: str | None, threads: int, device: str, init: str, eval_every: int,
-                        corpus: Path | None, questions: Path | None, data_dir: Path | None, out: Path,
-                        no_run: bool, table: Path | None, section: str,
-                        csv_path: Path | None, figure: Path | None, as_json: bool) -> None:
+def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, max_tokens: int | None,
+                        models: tuple[str, ...], seeds: tuple[int, ...], limit_seeds: tuple[int, ...] | None,
+                        threads: int, device: str, init: str, eval_every: int, corpus: Path | None,
+                        questions: Path | None, data_dir: Path | None, out: Path, no_run: bool, table: Path | None,
+                        section: str, csv_path: Path | None, figure: Path | None, force: bool,
+                        as_json: bool) -> None:
     """TP4 Table 3 and Figure 1: run NTK, widths 64/256/1024 and the muP limit, then tabulate with
     binomial standard errors, seed spreads and paired differences.
 
@@ -180,13 +230,12 @@ def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, 
     from infwidth.experiments.word2vec import Word2VecConfig
     from infwidth.experiments.word2vec_table import table3
 
-    seed_list = int_list(seeds, "--seeds")
-    lim = int_list(limit_seeds, "--limit-seeds") if limit_seeds is not None else None
-    model_list = tuple(m.strip() for m in models.split(",") if m.strip())
     base = Word2VecConfig(model="limit", out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                           max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir,
                           threads=threads, device=device, init=init, eval_every=eval_every)
-    rows = table3(base, model_list, seed_list, lim, run_missing=not no_run, markdown=table, section=section,
+    if not no_run:
+        _check_size(base, models, force)
+    rows = table3(base, models, seeds, limit_seeds, run_missing=not no_run, markdown=table, section=section,
                   csv=csv_path, figure=figure, command="infwidth " + " ".join(sys.argv[1:]))
     if as_json:
         print_json(rows)

@@ -63,6 +63,11 @@ class FinishedRun:
         return AnalogyResult({}, 0, 0, int(np.sum(a == 1)), int(np.sum(a >= 0)), len(a), 0, a)
 
 
+def _num(x: Any) -> float:
+    """A number from a summary (JSON null, written for NaN, back to NaN)."""
+    return float("nan") if x is None else float(x)
+
+
 def paired(a_runs: list[FinishedRun], b_runs: list[FinishedRun], r: int) -> tuple[float, float, int] | None:
     """Mean over common seeds of the paired difference a - b at threshold ``r``, its SE, and the seeds used."""
     from infwidth.data.analogy import paired_difference
@@ -141,9 +146,9 @@ def _aggregate(runs: dict[str, list[FinishedRun]], restricts: tuple[int, ...],
         for r in restricts:
             pre = prefix(r)
             for key in ("total", "semantic", "syntactic"):
-                vals = np.array([float(x.summary[f"{pre}_{key}"]) for x in group])
+                vals = np.array([_num(x.summary[f"{pre}_{key}"]) for x in group])
                 row[f"{pre}_{key}"] = float(vals.mean())
-                row[f"{pre}_{key}_se"] = float(np.mean([float(x.summary[f"{pre}_{key}_se"]) for x in group]))
+                row[f"{pre}_{key}_se"] = float(np.mean([_num(x.summary[f"{pre}_{key}_se"]) for x in group]))
                 row[f"{pre}_{key}_seed_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
             row[f"{pre}_covered"] = int(group[0].summary[f"{pre}_covered"])
             row[f"{pre}_candidates"] = int(group[0].summary[f"{pre}_candidates"])
@@ -151,14 +156,14 @@ def _aggregate(runs: dict[str, list[FinishedRun]], restricts: tuple[int, ...],
                 d = paired(group, runs["limit"], r)
                 if d is not None:
                     row[f"{pre}_minus_limit"], row[f"{pre}_minus_limit_se"] = d[0], d[1]
-        losses = [float(x.summary["loss"]) for x in group if "loss" in x.summary]
+        losses = [_num(x.summary["loss"]) for x in group if "loss" in x.summary]
         if losses:
             row["loss"] = float(np.mean(losses))
         g = [grams[(label, x.seed)] for x in group if (label, x.seed) in grams]
         if g:
             row["gram_distance_to_limit"], row["learned_gram_distance_to_limit"] = g[0]
         if label == "ntk":
-            row["analytic"] = float(group[0].summary["analytic_full_vocab"])
+            row["analytic"] = _num(group[0].summary["analytic_full_vocab"])
         rows.append(row)
     return rows
 

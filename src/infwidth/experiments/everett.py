@@ -16,7 +16,9 @@ A. **Constant search at the base width** (per parametrization, full-alignment ex
 B. **Transfer**: the global-LR sweep at every width, with multipliers 1 ("untuned") and with the
    searched ones ("tuned"): optimum per width, its drift per width doubling, the best loss per width.
 C. **Alignment**: SP's exponents derived under no alignment and an intermediate one (alpha = u = 3/4,
-   :class:`~infwidth.scaling.exponents.Alignment`), tuned constants, the same sweep.
+   :class:`~infwidth.scaling.exponents.Alignment`), tuned constants, the same sweep; and SP with the
+   embedding and hidden LRs shrunk by a further n^-1/2, which TP4's stability condition Eq. (8)
+   (a_{L+1} + b_{L+1} + r >= 1: W_0^{L+1} Delta x^L adds up coherently) asks of SP's readout.
 D. **Per-layer LR scan** at the base and the largest width (SP and muP): each layer's LR multiplier
    alone, the others at their tuned values; the shift of each layer's optimum with width is the
    exponent that layer is missing.
@@ -121,6 +123,8 @@ def _groups(model: nn.Module, base: nn.Module, p: Mapping[str, Any]) -> list[dic
     for name, param in model.named_parameters():
         s, role = table[name], roles[canonical_name(name)]
         const = float(p.get(f"mult_{role}", 1.0)) if role in ROLES else 1.0
+        # optional extra LR exponent per role (lr x m^-extra): TP4 Eq. (8) variant of SP, see run()
+        const *= s.width_mult ** -float(p.get(f"extra_c_{role}", 0.0))
         g: dict[str, Any] = {"params": [param], "lr": float(p["lr"]) * s.lr_mult * const}
         if p["optimizer"] == "adam":
             g["eps"] = float(p["eps"]) * (s.eps_mult if p.get("eps_mode") == "scaled" else 1.0)
@@ -408,7 +412,7 @@ def equivalent_curve(runner: Runner, p: str, q_curve: dict[str, Any], **kw: Any)
 
 _PARAM_KEYS = ("task", "parametrization", "alignment", "optimizer", "eps", "eps_mode", "loss_scale", "curve_every",
                "base_width", "steps", "batch", "mult_embedding", "mult_hidden", "mult_readout", "width", "lr", "seed",
-               "data_dir", "global_lr", "track_alignment")
+               "data_dir", "global_lr", "track_alignment", "extra_c_embedding", "extra_c_hidden")
 
 
 def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[str, Any]:
@@ -445,6 +449,10 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
         for al in ("mid", "none"):
             curves.append(transfer_curve(runner, f"sp tuned, {al} alignment", parametrization="sp", alignment=al,
                                          **tuned))
+        # TP4 Eq. (8): W_0^{L+1} Delta x^L is a sum of correlated terms, so SP's readout (a + b = 1/2) needs
+        # r >= 1/2: the embedding and hidden updates (and their LRs, under Adam) must shrink like n^-1/2 more.
+        curves.append(transfer_curve(runner, "sp tuned, TP4 Eq. (8) (emb/hid LR x n^-1/2)", parametrization="sp",
+                                     extra_c_embedding=0.5, extra_c_hidden=0.5, **tuned))
     curves.append(transfer_curve(runner, "sp-global (one LR, PyTorch SP)", parametrization="sp", global_lr=True))
     scans = [layer_scan(runner, p, search) for p in cfg.scan_params]
     eps = eps_curves(runner, search)

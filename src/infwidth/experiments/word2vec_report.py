@@ -75,8 +75,8 @@ def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison
                   f"measured with random width-1024 features: "
                   + ", ".join(f"{_name(r)} {ntk[f'{prefix(r)}_total']:.4f}%" for r in thr) + "."]
     if missing:
-        lines += ["", "Not finished when this block was written (rerun the command to add them): "
-                  + ", ".join(f"`{m}`" for m in missing) + "."]
+        lines += ["", "Asked for but not finished (or not run) when this block was written; rerun the command "
+                  "once they are: " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines)
 
 

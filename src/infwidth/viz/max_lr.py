@@ -87,9 +87,11 @@ def plot_max_lr_vs_width(table: Sequence[dict[str, Any]], exponents: dict[str, d
         if math.isfinite(e.get("slope", math.nan)) and (~cens).any():
             xs = np.array([x.min(), x.max()])
             b = float(np.mean(y[~cens]) - e["slope"] * np.mean(x[~cens]))
+            large = (f"; widths >= 1024: {e['large_slope']:+.2f} [{e['large_ci_low']:+.2f}, "
+                     f"{e['large_ci_high']:+.2f}]") if math.isfinite(e.get("large_slope", math.nan)) else ""
             ax.plot(xs, b + e["slope"] * xs, color=color,
                     label=f"{LABELS.get(pname, pname)}: slope {e['slope']:+.2f} [{e['ci_low']:+.2f}, "
-                    f"{e['ci_high']:+.2f}] (theory {e.get('theory', math.nan):+.0f})")
+                    f"{e['ci_high']:+.2f}]{large} (theory {e.get('theory', math.nan):+.0f})")
             t = e.get("theory", math.nan)
             if math.isfinite(t):
                 bt = float(np.mean(y[~cens]) - t * np.mean(x[~cens]))
@@ -97,6 +99,6 @@ def plot_max_lr_vs_width(table: Sequence[dict[str, Any]], exponents: dict[str, d
     ax.set_xlabel("log2(width)")
     ax.set_ylabel("log2(max stable learning rate)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.set_title("Max LR vs width (one point per seed; dotted: theory's slope)", fontsize=10)
     return save_figure(fig, out, dpi=110)

@@ -6,6 +6,12 @@
 #   bash results/word2vec_table3_run.sh C    # finite widths at the limit's vocabulary and epochs
 # Then the tables and Figure 1 (no training; unfinished runs are listed as missing):
 #   bash results/word2vec_table3_run.sh tables
+# How the committed table was produced (2026-11-24, 2 shared cores): queue A ran widths 64 and 256 (seed 0)
+# and was then stopped; width 1024 ran with 2 threads,
+#   infwidth experiment word2vec --threads 2 --resume --model width:1024 --seed 0 --preset paper \
+#     --eval-every 5 --out runs/t3-full/width1024
+# while queue B ran the limit; the remaining runs (NTK, queue C, the extra seeds of widths 64 and 256;
+# width 1024 has one seed at the full vocabulary) are results/word2vec_table3_rest.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W2V="infwidth experiment word2vec --threads 1 --resume"

@@ -60,7 +60,7 @@ def main() -> None:
     result: dict[str, Any] = {"n": args.n, "dim": args.dim, "depth": args.depth,
                               "torch_threads": torch.get_num_threads(), "fused_numba": fused.AVAILABLE}
     try:
-        from infwidth.testing import neural_tangents_stax
+        from infwidth.peers import neural_tangents_stax
 
         stax = neural_tangents_stax()
         import jax

@@ -4,7 +4,7 @@ For each model, times ``--iters`` meta-iterations of 32 real Omniglot tasks (flo
 linear path (:mod:`infwidth.maml.fast_linear`) and with the peer: the generic per-task autograd MAML
 (:func:`infwidth.maml.core.meta_step`, the way TP4's own code and pytorch-maml compute it, on all n hidden
 coordinates of a finite width), measured in the same run, and prints the ratio. Our width-n model is stored
-in d + d_o = 790 coordinates when n > 790 (exact; :func:`infwidth.limits.linear_mup.reduced_projection`).
+in d + d_o = 790 coordinates when n > 790 (exact; :func:`infwidth.limits.linear_network.reduced_projection`).
 Also times meta-validation (1 adaptation step) and meta-test
 (20 steps) batches, and projects the wall time of one ``paper`` preset run (100 x 100 meta-iterations,
 3,200 val tasks per epoch, 3,200 test tasks) on this machine.

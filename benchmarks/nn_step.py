@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from infwidth.arch import MLPSpec
 from infwidth.nn import AbcMLP
 from infwidth.parametrization import mup
 
@@ -52,7 +53,8 @@ def main() -> None:
     layers.append(nn.Linear(args.width, args.d_out, bias=False))
     plain = nn.Sequential(*layers).to(device=dev, dtype=dtype)
     opt = torch.optim.SGD(plain.parameters(), lr=1e-3)
-    abc = AbcMLP(mup(args.depth), args.width, args.d_in, args.d_out, dtype=dtype, device=dev, seed=0)
+    abc = AbcMLP(MLPSpec(args.depth, d_in=args.d_in, d_out=args.d_out), mup(args.depth), args.width, dtype=dtype,
+                 device=dev, seed=0)
 
     def plain_step() -> None:
         opt.zero_grad(set_to_none=True)

@@ -216,7 +216,11 @@ def _required_args(cmd: click.Command, skip: click.Parameter) -> list[str]:
         if p is skip or not p.required:
             continue
         value = SPECIAL_EXAMPLES.get(p.name or "") or _example(p.type)
-        p.type.convert(value, p, None)  # the example itself must be valid, or the fuzz would test nothing
+        try:
+            p.type.convert(value, p, None)  # the example itself must be valid, or the fuzz would test nothing
+        except click.BadParameter as e:
+            pytest.fail(f"no valid example for the required option {p.name!r} ({e.format_message()}); give its "
+                        "type an example or add one to SPECIAL_EXAMPLES in tests/test_cli_fuzz.py")
         args += [value] if isinstance(p, click.Argument) else [p.opts[0], value]
     return args
 

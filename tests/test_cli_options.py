@@ -198,4 +198,17 @@ def test_boundary_exit_codes_and_json(capsys, tmp_path):
     empty = tmp_path / "e.npy"
     empty.write_bytes(b"")  # the 0-byte .npy used to exit 130 ("interrupted."): click took its EOFError for Ctrl-C
     code, _, err = run_cli(["kernel", "--kind", "ntk", "--inputs", str(empty)], capsys)
-    assert code == 2 and err.startswith("error: ")
+    assert code == 2 and "0 bytes" in err and err.startswith("error: ")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """The boundary maps only known errors: an unexpected exception propagates (a traceback, exit 1)."""
+    import infwidth.cli.parametrization_cmds as cmds
+    from infwidth.cli import main
+
+    def broken(p):
+        raise ZeroDivisionError("a bug in classify")
+
+    monkeypatch.setattr(cmds, "classify", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug in classify"):
+        main(["classify", "--parametrization", "mup", "--depth", "2"])

@@ -45,4 +45,13 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and err.startswith("error:")
     np.save(tmp_path / "X.npy", np.ones((2, 2)))
     code, _, err = _run(["kernel", "--kind", "ntk", "--phi", "softsign", "--inputs", str(tmp_path / "X.npy")], capsys)
-    assert code == 2 and "unknown nonlinearity" in err
+    assert code == 2 and "unknown activation" in err
+
+
+def test_mup_has_no_kernel_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """muP learns features: asking for its limit kernel is an error, not NTP's kernel in disguise."""
+    np.save(tmp_path / "X.npy", np.ones((2, 2)))
+    for kind in ("ntk", "nngp"):
+        code, _, err = _run(["kernel", "--kind", kind, "--parametrization", "mup", "--depth", "2", "--inputs",
+                             str(tmp_path / "X.npy")], capsys)
+        assert code == 2 and "no kernel limit" in err and err.startswith("error:")

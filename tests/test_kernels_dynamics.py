@@ -7,46 +7,49 @@ import pytest
 import scipy.linalg
 import torch
 
+from infwidth.arch import Routine
 from infwidth.errors import InfwidthError
-from infwidth.kernels import FunctionSpaceModel, gp_posterior, kernel_ridge, kernel_sgd, mse_gradient_flow, ntk
+from infwidth.kernels import FunctionSpaceModel, gp_posterior, kernel_gd, kernel_ridge, mse_gradient_flow, ntk
 from infwidth.nn import loss_value
 
 RNG = np.random.default_rng(5)
 T64 = torch.float64
 
 
-@pytest.mark.parametrize("loss,batch", [("mse", 1), ("logistic", 2), ("xent", 3)])
-def test_kernel_sgd_equals_sgd_on_a_linear_model(loss: str, batch: int) -> None:
+@pytest.mark.parametrize("loss,batch,order", [("mse", 1, "sequential"), ("logistic", 2, "shuffle"),
+                                              ("xent", 3, "shuffle")])
+def test_kernel_gd_equals_sgd_on_a_linear_model(loss: str, batch: int, order: str) -> None:
     """A linear model f(x) = W x trained by SGD is exactly kernel GD with K(x, x') = x . x' (Eq. (9) holds at
-    every width for it), for every loss and batch size; checked on the training and eval inputs."""
-    T, d, k = 6, 4, 3 if loss == "xent" else 1
-    X = torch.tensor(RNG.standard_normal((T, d)))
-    E = torch.tensor(RNG.standard_normal((2, d)))
+    every width for it), for every loss, batch size and data order; checked on the training and eval inputs."""
+    N, d, k = 6, 4, 3 if loss == "xent" else 1
+    X, E = RNG.standard_normal((N, d)), RNG.standard_normal((2, d))
     if loss == "xent":
-        y = torch.tensor([0, 2, 1, 1, 0, 2], dtype=T64)
+        y: np.ndarray = np.array([0, 2, 1, 1, 0, 2])
     elif loss == "logistic":
-        y = torch.tensor([1, -1, -1, 1, 1, -1], dtype=T64)
+        y = np.array([1.0, -1, -1, 1, 1, -1])
     else:
-        y = torch.tensor(RNG.standard_normal(T))
-    W0 = torch.tensor(RNG.standard_normal((k, d)))
-    lr = 0.3
-    res = kernel_sgd(X @ X.T, y, lr, loss, batch_size=batch, f0=X @ W0.T, k_eval=E @ X.T, f0_eval=E @ W0.T, d_out=k)
-    W = W0.clone().requires_grad_(True)
-    for t in range(T // batch):
-        xb, yb = X[t * batch:(t + 1) * batch], y[t * batch:(t + 1) * batch]
-        fb = xb @ W.T
-        assert torch.allclose(fb.detach(), res.f[t * batch:(t + 1) * batch], atol=1e-12)
+        y = RNG.standard_normal(N)
+    W0 = RNG.standard_normal((k, d))
+    routine = Routine(X, y, loss=loss, lr=0.3, batch_size=batch, steps=5, order=order, seed=4, eval_inputs=E)
+    pts = np.vstack([X, E])
+    run = kernel_gd(pts @ X.T, routine, (pts @ W0.T)[None])
+    W = torch.tensor(W0).requires_grad_(True)
+    Xt = torch.tensor(X)
+    for t, idx in enumerate(routine.batches()):
+        fb = Xt[torch.as_tensor(idx)] @ W.T
+        assert np.allclose(fb.detach().numpy(), run.f[0, t], atol=1e-12)
+        yb = torch.tensor(y[idx])
         value = loss_value(fb, yb if loss == "xent" else yb.reshape(-1, 1), loss)
-        assert abs(float(value) - float(res.loss[t])) < 1e-12
+        assert abs(float(value) - float(run.loss[0, t])) < 1e-12
         (g,) = torch.autograd.grad(value, W)
         with torch.no_grad():
-            W -= lr * g
-        assert res.f_eval is not None
-        assert torch.allclose(E @ W.detach().T, res.f_eval[t + 1], atol=1e-12)
+            W -= 0.3 * g
+        assert run.f_eval is not None
+        assert np.allclose(E @ W.detach().numpy().T, run.f_eval[0, t + 1], atol=1e-12)
 
 
 def test_function_space_model_is_eq9() -> None:
-    """The support-point representation reproduces kernel_sgd (MAML inner loop form) and copies independently."""
+    """The support-point representation reproduces kernel_gd (MAML inner loop form) and copies independently."""
     X = torch.tensor(RNG.standard_normal((5, 3)))
     y = torch.tensor(RNG.standard_normal(5))
 
@@ -56,9 +59,10 @@ def test_function_space_model_is_eq9() -> None:
     model = FunctionSpaceModel(kern, d_in=3)
     for t in range(5):
         model.sgd_step(X[t:t + 1], y[t:t + 1], 0.5)
-    ref = kernel_sgd(kern(X, X), y, 0.5, k_eval=kern(X, X))
+    routine = Routine(X.numpy(), y.numpy(), lr=0.5, eval_inputs=X.numpy())
+    ref = kernel_gd(kern(torch.cat([X, X]), X).numpy(), routine)
     assert ref.f_eval is not None
-    assert torch.allclose(model(X), ref.f_eval[-1], atol=1e-12)
+    assert np.allclose(model(X).numpy(), ref.f_eval[0, -1], atol=1e-12)
     clone = model.copy()
     clone.sgd_step(X[:1], y[:1], 0.5)
     assert model.support.shape[0] == 5 and clone.support.shape[0] == 6

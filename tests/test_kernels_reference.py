@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from infwidth.kernels import dual, nngp, ntk, resolve
+from infwidth.arch import activation
+from infwidth.kernels import dual, nngp, ntk
 
 try:  # test-only peer, installed by scripts/test.sh (neural-tangents --no-deps, jax/jaxlib 0.4.30)
-    from infwidth.testing import neural_tangents_stax
+    from infwidth.peers import neural_tangents_stax
 
     stax = neural_tangents_stax()
     import jax
@@ -87,7 +88,7 @@ def test_quadrature_tanh_and_gelu_against_scipy(s1: float, s2: float, c: float) 
     gelu = lambda x: 0.5 * x * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
     gelu_d = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2))) + x * math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     for name, f, df in [("tanh", math.tanh, lambda x: 1 - math.tanh(x) ** 2), ("gelu", gelu, gelu_d)]:
-        ev, dv = dual(resolve(name), S1, S2, C)
+        ev, dv = dual(activation(name), S1, S2, C)
         assert dv is not None
         assert abs(float(ev) - _scipy_expectation(f, s1, s2, c)) < 1e-8
         assert abs(float(dv) - _scipy_expectation(df, s1, s2, c)) < 1e-8
@@ -100,8 +101,8 @@ def test_quadrature_of_callables_matches_closed_forms() -> None:
     c.fill_diagonal_(0.0)
     c = c + torch.diag(s)
     for name, fn in [("erf", torch.erf), ("square", lambda x: x * x)]:
-        ev, dv = dual(resolve(name), s, s, c)
-        ev_q, dv_q = dual(resolve(fn), s, s, c)
+        ev, dv = dual(activation(name), s, s, c)
+        ev_q, dv_q = dual(activation(fn), s, s, c)
         assert dv is not None and dv_q is not None
         assert (ev - ev_q).abs().max() < 1e-8
         assert (dv - dv_q).abs().max() < 1e-8
@@ -111,7 +112,7 @@ def test_relu_closed_form_special_values() -> None:
     """Arc-cosine kernel: E[relu(u)^2] = s/2, E[relu relu] at rho = 0 is s/(2 pi), at rho = -1 it is 0."""
     s = torch.tensor([2.0], dtype=torch.float64)
     for c, want, want_d in [(2.0, 1.0, 0.5), (0.0, 2 / (2 * math.pi), 0.25), (-2.0, 0.0, 0.0)]:
-        ev, dv = dual(resolve("relu"), s, s, torch.tensor([[c]], dtype=torch.float64))
+        ev, dv = dual(activation("relu"), s, s, torch.tensor([[c]], dtype=torch.float64))
         assert dv is not None
         assert abs(float(ev) - want) < 1e-14 and abs(float(dv) - want_d) < 1e-14
 
@@ -124,7 +125,7 @@ def test_non_smooth_callable_falls_back_to_quadrature() -> None:
     s = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     c = torch.tensor([[0.5, 0.3, -0.2], [0.3, 1.0, 0.9], [-0.2, 0.9, 2.0]], dtype=torch.float64)
     assert _mehler(torch.relu, s[:, None], s[None, :], c) is None
-    ev, dv = dual(resolve(lambda x: torch.relu(x)), s, s, c)
-    ev_exact, dv_exact = dual(resolve("relu"), s, s, c)
+    ev, dv = dual(activation(lambda x: torch.relu(x)), s, s, c)
+    ev_exact, dv_exact = dual(activation("relu"), s, s, c)
     assert dv is not None and dv_exact is not None
     assert (ev - ev_exact).abs().max() < 2e-3 and (dv - dv_exact).abs().max() < 2e-2

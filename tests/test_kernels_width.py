@@ -9,31 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from infwidth.arch import MLPSpec, Routine
 from infwidth.errors import InfwidthError
-from infwidth.kernels import (
-    abc_kernel_spec,
-    abc_kernels,
-    kernel_recursion,
-    kernel_regime_limit,
-    kernel_sgd,
-    layer_exponents,
-)
-from infwidth.nn import AbcMLP
+from infwidth.kernels import kernel, kernel_gd, kernel_limit, kernel_recursion, layer_exponents, tangent_kernel
+from infwidth.limits import limit_of
+from infwidth.nn import AbcMLP, train
 from infwidth.parametrization import AbcParametrization, classify, mup, ntp, sp, sp_stable
 
 RNG = np.random.default_rng(3)
 D = 3
 X = torch.tensor(RNG.standard_normal((3, D)))
-
-
-def _sgd_run(net: AbcMLP, X: torch.Tensor, y: torch.Tensor, lr: float, loss: str = "mse") -> np.ndarray:
-    """Batch-size-1 SGD through the rows of X: f_t(xi_t) before each update, (T, d_out)."""
-    fs = []
-    for t in range(X.shape[0]):
-        with torch.no_grad():
-            fs.append(net(X[t:t + 1])[0].numpy())
-        net.sgd_step(X[t:t + 1], y[t:t + 1], lr, loss=loss)
-    return np.array(fs)
 
 
 def _empirical(net: AbcMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,19 +34,22 @@ def _empirical(net: AbcMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return (G @ G.T) * net.lr_scale, out
 
 
-@pytest.mark.parametrize("param,phi,bias", [(ntp(2), "relu", True), (sp_stable(2), "tanh", False)])
-def test_empirical_ntk_and_output_covariance_at_width_4096(param: AbcParametrization, phi: str, bias: bool) -> None:
+@pytest.mark.parametrize("param,phi,bias,residual", [
+    (ntp(2), "relu", True, False), (sp_stable(2), "tanh", False, False), (ntp(3), "tanh", True, True)])
+def test_empirical_ntk_and_output_covariance_at_width_4096(param: AbcParametrization, phi: str, bias: bool,
+                                                           residual: bool) -> None:
     """Width 4096, 4 seeds: the empirical tangent kernel and the output covariance (over 256 outputs and the
-    seeds) match the limit within 4.5 standard errors of their seed-to-seed spread."""
+    seeds) match the limit within 4.5 standard errors of their seed-to-seed spread (residual blocks too)."""
     n, seeds, d_out = 4096, 4, 256
-    alphas, sigmas = [1.2, 0.9, 1.1], [0.7, 1.3, 0.8]
-    spec = abc_kernel_spec(param, phi, D, alphas, sigmas, bias=bias)
-    nngp_lim, ntk_lim = abc_kernels(spec, X)
-    assert spec.f0_random
+    L = param.depth
+    alphas, sigmas = [1.2, 0.9, 1.1, 1.0][: L + 1], [0.7, 1.3, 0.8, 0.9][: L + 1]
+    spec = MLPSpec(L, d_in=D, d_out=d_out, phi=phi, bias=bias, residual=residual, alphas=alphas, sigmas=sigmas)
+    lim = kernel(spec, param)
+    nngp_lim, ntk_lim = lim(X)
+    assert lim.f0_random
     k_est, c_est = [], []
     for s in range(seeds):
-        net = AbcMLP(param, n, D, d_out=d_out, phi=phi, bias=bias, alphas=alphas, sigmas=sigmas,
-                     dtype=torch.float64, seed=s)
+        net = AbcMLP(spec, param, n, dtype=torch.float64, seed=s)
         k, out = _empirical(net, X)
         k_est.append(k)
         c_est.append(out @ out.T / d_out)
@@ -77,15 +65,17 @@ def _trajectory_error(param: AbcParametrization, n: int, seeds: int, lr: float) 
     T = 4
     xs = torch.tensor(rng.standard_normal((T, 2)))
     ys = torch.tensor([1.5, -1.5, 1.5, -1.5], dtype=torch.float64)
-    _, K = abc_kernels(abc_kernel_spec(param, "relu", 2), xs)
+    spec = MLPSpec(param.depth, d_in=2, phi="relu")
+    _, K = tangent_kernel(spec, param)(xs)  # muP too: its tangent kernel at initialization
+    routine = Routine(xs.numpy(), ys.numpy(), lr=lr)
     errs = []
     for s in range(seeds):
-        net = AbcMLP(param, n, 2, phi="relu", dtype=torch.float64, seed=100 + s)
+        net = AbcMLP(spec, param, n, dtype=torch.float64, seed=100 + s)
         with torch.no_grad():
-            f0 = net(xs)
-        pred = kernel_sgd(K, ys, lr, "mse", f0=f0).f[:, 0]
-        fs = _sgd_run(net, xs, ys.reshape(-1, 1), lr)[:, 0]
-        errs.append(float(np.abs(fs - pred.numpy()).max()))
+            f0 = net(xs).numpy()
+        pred = kernel_gd(K.numpy(), routine, f0[None]).f[0, :, 0, 0]
+        fs = train(net, routine).f[:, 0, 0]
+        errs.append(float(np.abs(fs - pred).max()))
     return float(np.sqrt(np.mean(np.square(errs))))
 
 
@@ -103,35 +93,65 @@ def test_sp_and_ntp_approach_kernel_gd_but_mup_does_not() -> None:
     assert m_big > 3 * _trajectory_error(ntp(2), big, seeds, 1.0)
 
 
-def test_kernel_regime_limit_is_the_mean_of_wide_networks_for_mse() -> None:
-    """MSE dynamics are affine in f_0, so the f_0 = 0 limit trajectory is the mean over initializations."""
+@pytest.mark.parametrize("case", ["mse-ntp2-tanh-batch2", "mse-ntp3-residual-relu-bias", "logistic-ntp2-tanh"])
+def test_kernel_limit_mean_and_spread_match_a_finite_width_ensemble(case: str) -> None:
+    """With A = 1/2 lim f_t is random (driven by the GP f_0): the limit's mean and standard deviation of every
+    f_t (training batches and eval inputs) match 64 networks of width 1024 (4 standard errors of the mean; the
+    spread within 4 standard errors of a standard deviation, 1/sqrt(2(S-1)) relative, plus 0.02)."""
     rng = np.random.default_rng(11)
     xs, ev = rng.standard_normal((4, 2)), rng.standard_normal((2, 2))
-    ys = np.array([1.0, -1.0, 0.5, 2.0])
-    res = kernel_regime_limit(ntp(2), "tanh", xs, ys, 0.8, eval_xs=ev)
-    assert res.f0_random and res.kernel == "ntk(layers 1..3)" and res.f_eval is not None
-    X, E = torch.tensor(xs), torch.tensor(ev)
-    runs, evals = [], []
-    for s in range(24):
-        net = AbcMLP(ntp(2), 1024, 2, phi="tanh", dtype=torch.float64, seed=s)
-        runs.append(_sgd_run(net, X, torch.tensor(ys).reshape(-1, 1), 0.8)[:, 0])
-        with torch.no_grad():
-            evals.append(net(E)[:, 0].numpy())
-    runs_a, evals_a = np.array(runs), np.array(evals)
-    se = runs_a.std(0) / np.sqrt(len(runs)) + 0.02
-    assert np.all(np.abs(runs_a.mean(0) - res.f) < 4 * se), (runs_a.mean(0), res.f, se)
-    se_e = evals_a.std(0) / np.sqrt(len(runs)) + 0.02
-    assert np.all(np.abs(evals_a.mean(0) - res.f_eval[-1]) < 4 * se_e)
+    if case.startswith("logistic"):
+        ys, loss = np.array([1.0, -1.0, -1.0, 1.0]), "logistic"
+    else:
+        ys, loss = np.array([1.0, -1.0, 0.5, 2.0]), "mse"
+    spec = MLPSpec(3, d_in=2, phi="relu", residual=True, bias=True) if "residual" in case else \
+        MLPSpec(2, d_in=2, phi="tanh")
+    lr = 0.1 if "residual" in case else 0.8  # the residual NTK is ~8 on the diagonal: keep eta K < 2 (stable GD)
+    routine = Routine(xs, ys, loss=loss, lr=lr, batch_size=2 if "batch2" in case else 1, steps=4, eval_inputs=ev)
+    p = ntp(spec.depth)
+    res = limit_of(spec, p, routine, samples=4000 if loss != "mse" else None, seed=1)
+    assert res.regime == "kernel" and res.f0_random and res.f_eval is not None and res.f_eval_std is not None
+    assert res.f_eval_stderr is not None
+    S = 64
+    runs = [train(AbcMLP(spec, p, 1024, dtype=torch.float64, seed=s), routine) for s in range(S)]
+    for got, mean, std, se_lim in [(np.array([r.f for r in runs]), res.f, res.f_std, res.f_stderr),
+                                   (np.array([r.f_eval for r in runs]), res.f_eval, res.f_eval_std, res.f_eval_stderr)]:
+        se = got.std(0, ddof=1) / np.sqrt(S) + se_lim + 0.01
+        assert np.all(np.abs(got.mean(0) - mean) < 4 * se), (got.mean(0), mean, se)
+        tol = 4 * std / np.sqrt(2 * (S - 1)) + 0.02
+        assert np.all(np.abs(got.std(0, ddof=1) - std) < tol), (got.std(0, ddof=1), std)
+        assert std.min() > 0.1  # the spread is real: a deterministic curve (std 0) would fail above
 
 
-def test_kernel_regime_limit_refuses_other_regimes() -> None:
-    """Feature learning (muP), unstable (SP with c = 0) and trivial parametrizations are refused."""
-    xs, ys = np.ones((2, 1)), np.ones(2)
+def test_kernel_regime_refuses_other_regimes_and_mup_has_no_kernel_limit() -> None:
+    """Feature learning (muP), unstable (SP with c = 0) and trivial parametrizations are refused by the kernel
+    limit; limit_of sends muP to the Tensor Program and refuses the unstable and trivial ones."""
+    spec, routine = MLPSpec(2, d_in=1, phi="relu"), Routine(np.ones((2, 1)), np.ones(2))
     trivial = AbcParametrization([0, 0, 0], [0, "1/2", 1], 2)
     assert classify(trivial).regime == "trivial"
     for p in [mup(2), sp(2), trivial]:
         with pytest.raises(InfwidthError):
-            kernel_regime_limit(p, "relu", xs, ys, 1.0)
+            kernel_limit(spec, p, routine)
+    with pytest.raises(InfwidthError, match="no kernel limit"):
+        kernel(spec, mup(2))
+    with pytest.raises(InfwidthError, match="unstable"):
+        limit_of(spec, sp(2), routine)
+    with pytest.raises(InfwidthError, match="trivial"):
+        limit_of(spec, trivial, routine)
+    assert limit_of(spec, mup(2), routine, particles=4000, replicas=4).regime == "feature learning"
+
+
+def test_callable_phi_in_the_kernel_regime() -> None:
+    """The seam bug ("unknown nonlinearity '<lambda>'"): a callable works in the kernel regime and equals the
+    registered closed form it implements (x^2: Isserlis) to quadrature accuracy."""
+    rng = np.random.default_rng(3)
+    routine = Routine(rng.standard_normal((3, 2)), np.array([1.0, -1.0, 0.5]), lr=0.5,
+                      eval_inputs=rng.standard_normal((2, 2)))
+    got = limit_of(MLPSpec(2, d_in=2, phi=lambda x: x * x), ntp(2), routine)
+    want = limit_of(MLPSpec(2, d_in=2, phi="square"), ntp(2), routine)
+    assert got.f_eval is not None and want.f_eval is not None and got.f_eval_std is not None
+    np.testing.assert_allclose(got.f_eval, want.f_eval, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(got.f_eval_std, want.f_eval_std, rtol=1e-7, atol=1e-9)
 
 
 def test_layer_rule_equals_the_r_formulation() -> None:
@@ -164,19 +184,17 @@ def test_deterministic_kernel_limit_matches_wide_network(loss: str) -> None:
     rng = np.random.default_rng(2)
     xs, ev = rng.standard_normal((5, 2)), rng.standard_normal((2, 2))
     ys = np.array([1.0, -1.0, -1.0, 1.0, 1.0]) if loss == "logistic" else np.array([0, 2, 1, 2, 0])
-    res = kernel_regime_limit(p, "tanh", xs, ys, 2.0, loss=loss, eval_xs=ev)
-    assert res.kernel == "ntk(layer 3)" and not res.f0_random and res.f_eval is not None
     k = 3 if loss == "xent" else 1
-    net = AbcMLP(p, 4096, 2, d_out=k, phi="tanh", dtype=torch.float64, seed=0)
-    X, E = torch.tensor(xs), torch.tensor(ev)
-    y = torch.tensor(ys).reshape(-1, 1) if loss == "logistic" else torch.tensor(ys).long()
-    fs = _sgd_run(net, X, y, 2.0, loss)
-    with torch.no_grad():
-        fe = net(E).numpy()
-    want = res.f.reshape(5, k)
-    assert np.abs(np.array(fs) - want).max() < 0.04
-    assert np.abs(fe - res.f_eval[-1].reshape(2, k)).max() < 0.04
-    assert np.abs(want).max() > 0.12  # the limit moved (by more than 3x the tolerance)
+    spec = MLPSpec(2, d_in=2, d_out=k, phi="tanh")
+    routine = Routine(xs, ys, loss=loss, lr=2.0, eval_inputs=ev)
+    res = kernel_limit(spec, p, routine)
+    assert res.kernel == "ntk(layer 3)" and not res.f0_random and res.f_eval is not None
+    assert np.all(res.f_std == 0) and np.all(res.f_stderr == 0)
+    fin = train(AbcMLP(spec, p, 4096, dtype=torch.float64, seed=0), routine)
+    assert fin.f_eval is not None
+    assert np.abs(fin.f - res.f).max() < 0.04
+    assert np.abs(fin.f_eval[-1] - res.f_eval[-1]).max() < 0.04
+    assert np.abs(res.f).max() > 0.12  # the limit moved (by more than 3x the tolerance)
 
 
 def test_hidden_layer_contributes_when_readout_init_is_not_half() -> None:
@@ -186,23 +204,40 @@ def test_hidden_layer_contributes_when_readout_init_is_not_half() -> None:
     p = AbcParametrization(["-1/4", "1/2"], ["1/4", "1/4"], 0)
     rng = np.random.default_rng(0)
     xs, ys = rng.standard_normal((4, 2)), np.array([1.0, -1.0, 1.0, 0.5])
-    res = kernel_regime_limit(p, "tanh", xs, ys, 1.0)
+    spec = MLPSpec(1, d_in=2, phi="tanh")
+    routine = Routine(xs, ys, lr=1.0)
+    res = kernel_limit(spec, p, routine)
+    f_lim = res.f[:, 0, 0]
     assert res.kernel == "ntk(layers 1..2)" and not res.f0_random
-    spec = abc_kernel_spec(p, "tanh", 2)
-    c = spec.consts
+    c = kernel(spec, p).consts
     readout_only = type(c)(c.w_var, c.b_var, (0.0, c.w_grad[1]), c.b_grad)
-    X, Y = torch.tensor(xs), torch.tensor(ys)
-    k_ro = kernel_recursion(X, None, spec.nonlinearity, readout_only)[1]
+    k_ro = kernel_recursion(torch.tensor(xs), None, spec.activation, readout_only)[1]
     assert k_ro is not None
-    f_ro = kernel_sgd(k_ro, Y, 1.0).f[:, 0].numpy()
+    f_ro = kernel_gd(k_ro.numpy(), routine).f[0, :, 0, 0]
     errs = {}
     for n in [2**10, 2**19]:
         e = []
         for s in range(4):
-            net = AbcMLP(p, n, 2, phi="tanh", dtype=torch.float64, seed=s)
-            fs = _sgd_run(net, X, Y.reshape(-1, 1), 1.0)[:, 0]
-            e.append(np.abs(fs - res.f).max())
+            fs = train(AbcMLP(spec, p, n, dtype=torch.float64, seed=s), routine).f[:, 0, 0]
+            e.append(np.abs(fs - f_lim).max())
         errs[n] = float(np.sqrt(np.mean(np.square(e))))
         if n == 2**19:
             assert np.abs(fs - f_ro).max() > 5 * errs[n]
     assert errs[2**19] < 0.35 * errs[2**10] and errs[2**19] < 0.03, errs
+
+
+def test_expected_accuracy_of_a_random_limit() -> None:
+    """TrainingLimit.accuracy averages over f_0: with Gaussian marginals N(m, s^2) and d_out = 1 the expected
+    accuracy of sign(f) is mean_e Phi(y_e m_e / s_e); a deterministic limit gives the plain accuracy."""
+    from scipy.stats import norm
+
+    from infwidth.arch import TrainingLimit
+
+    m, s, y = np.array([[0.3], [-0.2], [1.0]]), np.array([[0.5], [0.4], [2.0]]), np.array([1, 1, -1])
+    z = np.zeros((1, 1, 1))
+    lim = TrainingLimit("kernel", "kernel", z, z, z, np.zeros(1), np.zeros(1), [0], m[None], s[None], 0 * s[None])
+    acc, se = lim.accuracy(y)
+    want = float(np.mean(norm.cdf(y * m[:, 0] / s[:, 0])))
+    assert se > 0 and abs(acc - want) < 4 * se
+    det = TrainingLimit("kernel", "kernel", z, z, z, np.zeros(1), np.zeros(1), [0], m[None], 0 * s[None], 0 * s[None])
+    assert det.accuracy(y) == (1 / 3, 0.0)

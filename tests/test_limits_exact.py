@@ -8,7 +8,7 @@ import torch
 
 from infwidth.errors import InfwidthError
 from infwidth.limits import Program, mlp_sgd_program, run_finite, run_linear, run_particles, run_polynomial
-from infwidth.limits.linear_mup import LinearMuP, corollary_6_2
+from infwidth.limits.linear_network import LinearMuP, corollary_6_2
 
 RNG = np.random.default_rng(0)
 XS = RNG.choice([-1.0, 1.0], 8) * RNG.uniform(0.5, 1.0, 8)

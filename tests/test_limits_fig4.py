@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from infwidth.experiments.fig4 import Fig4Config, _data, run
-from infwidth.limits.linear_mup import corollary_6_2
+from infwidth.limits.linear_network import corollary_6_2
 
 
 def test_fig4_small(tmp_path: Path) -> None:

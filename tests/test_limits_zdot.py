@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infwidth.limits import activation, mlp_sgd_program, run_linear, run_particles, run_polynomial
+from infwidth.arch import activation
+from infwidth.limits import mlp_sgd_program, run_linear, run_particles, run_polynomial
 
 XI0, XI1, LR = 0.8, -1.3, 0.7
 
@@ -28,7 +29,7 @@ def test_zdot_coefficient_is_eq_30(phi: str) -> None:
     b, r = _warmup(phi)
     (y_name, coef), = r.zdot["W2x1_t1b0"]
     assert y_name == "dh2_t0b0"
-    d = activation(phi).d
+    d = activation(phi).numpy_derivative
     prod = d(r.Z["h1_t1b0"]) * d(r.Z["h1_t0b0"])
     if phi == "identity":
         expected = -LR * XI0 * XI1

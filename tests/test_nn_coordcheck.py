@@ -10,7 +10,7 @@ import pytest
 
 from _cli import run_cli as _cli
 from infwidth.nn import coord_check, predicted_exponents
-from infwidth.nn.exponents import Quantity
+from infwidth.nn.predicted_sizes import Quantity
 from infwidth.parametrization import AbcParametrization, classify, mfp, mup, ntp, sp, sp_stable
 
 SMALL = (64, 128, 256, 512, 1024)

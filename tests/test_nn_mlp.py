@@ -241,3 +241,28 @@ def test_bad_inputs_raise_clear_errors() -> None:
         net.sgd_step(torch.randn(2, 3), torch.randn(2, 1), 0.1, loss="hinge")
     with pytest.raises(InfwidthError):
         net.multiplier(0)
+
+
+def test_spec_form_equals_older_form_and_residual_blocks_by_hand() -> None:
+    """AbcMLP(spec, param, n) == AbcMLP(param, n, d_in, ...) for the same seed; a residual net's forward pass is
+    x^1 = phi(W^1 xi), x^l = x^{l-1} + phi(W^l x^{l-1}) written out, and its manual backprop equals autograd."""
+    from infwidth.arch import MLPSpec
+
+    spec = MLPSpec(3, d_in=4, d_out=2, phi="tanh", bias=True, alphas=(1.0, 0.5, 2.0, 1.0))
+    a = AbcMLP(spec, mup(3), 24, dtype=F64, seed=3)
+    b = AbcMLP(mup(3), 24, 4, 2, phi="tanh", bias=True, alphas=[1.0, 0.5, 2.0, 1.0], dtype=F64, seed=3)
+    for wa, wb in zip(a.trainable(), b.trainable()):
+        torch.testing.assert_close(wa, wb, rtol=0, atol=0)
+    res = AbcMLP(MLPSpec(3, d_in=4, d_out=2, phi="tanh", residual=True), mup(3), 24, dtype=F64, seed=3)
+    X = torch.randn(5, 4, dtype=F64)
+    with torch.no_grad():
+        z = torch.tanh(X @ res.effective_weight(1).T)
+        for l in (2, 3):
+            z = z + torch.tanh(z @ res.effective_weight(l).T)
+        torch.testing.assert_close(res(X), z @ res.effective_weight(4).T, rtol=1e-13, atol=1e-14)
+    twin = AbcMLP(MLPSpec(3, d_in=4, d_out=2, phi="tanh", residual=True), mup(3), 24, dtype=F64, seed=3)
+    Y = torch.randn(5, 2, dtype=F64)
+    for _ in range(2):
+        assert res.sgd_step(X, Y, 0.3) == pytest.approx(twin.sgd_step_manual(X, Y, 0.3), rel=1e-12)
+    for wa, wb in zip(res.weights, twin.weights):
+        torch.testing.assert_close(wa, wb, rtol=1e-10, atol=1e-13)

@@ -49,12 +49,33 @@ def test_length_mismatch_and_depth_zero_are_rejected():
             make(0)
 
 
-def test_mfp_only_at_depth_one():
-    assert mfp(1).depth == 1
-    with pytest.raises(InfwidthError, match="only for depth 1"):
-        mfp(3)
+def test_one_registry_mfp_is_tp4s_at_depth_one_and_mup_equivalent_deeper():
+    """One preset registry: TP4's MFP at depth 1 (a = (0, 1), b = 0, c = -1); at any depth, Everett et al.'s
+    mean-field roles with SGD learning rates, which equal muP up to the Eq. (5) symmetry layer by layer."""
+    from infwidth.scaling.exponents import derive, role_ab
+
+    assert mfp(1) == AbcParametrization([0, 1], [0, 0], -1)
+    for L in (2, 3, 5):
+        assert mfp(L).invariants() == mup(L).invariants() and classify(mfp(L)).regime == "feature learning"
+    assert role_ab("mfp") == {"embedding": (F(-1, 2), F(1, 2)), "hidden": (F(1, 2), 0), "readout": (1, 0)}
+    assert [str(c) for c in derive("mf", "sgd", "full").lr()] == ["0", "-1", "-1"]  # the registry's SGD c
+    for alias, name in [("ntk", "ntp"), ("MF", "mfp"), ("mean-field", "mfp"), ("sp-stable", "sp_stable"),
+                        ("μP", "mup")]:
+        assert preset(alias, 2).name == name
+    for name in ("sp", "ntp", "mup", "mfp"):  # scaling's role table is the registry's (a, b), unfolded by Eq. (5)
+        p, cs = preset(name, 3), _role_c(name)
+        unfolded = [(a - (c - p.c) / 2, b + (c - p.c) / 2) for a, b, c in zip(p.a, p.b, cs)]
+        ab = role_ab(name)
+        assert unfolded == [ab["embedding"], ab["hidden"], ab["hidden"], ab["readout"]]
     with pytest.raises(InfwidthError, match="unknown parametrization"):
         preset("xyz", 2)
+
+
+def _role_c(name: str) -> list[F]:
+    from infwidth.parametrization.presets import REGISTRY
+
+    p = REGISTRY[name]
+    return [p.c["embedding"], p.c["hidden"], p.c["hidden"], p.c["readout"]]
 
 
 def test_preset_values_match_paper_definitions():

@@ -13,7 +13,7 @@ PEERS = ["gensim", "mup", "adam_atan2_pytorch"]
 @pytest.mark.parametrize("name", PEERS + ["neural_tangents"])
 def test_peer_imports(name):
     if name == "neural_tangents":
-        from infwidth.testing import neural_tangents_stax
+        from infwidth.peers import neural_tangents_stax
 
         assert hasattr(neural_tangents_stax(), "Dense")
     else:

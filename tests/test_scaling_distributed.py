@@ -1,7 +1,9 @@
 """The side table under DistributedDataParallel and FSDP (use_orig_params=True): 2 CPU processes, gloo.
 
 Each wrapper trains 3 Adam steps with ``param_groups(wrapped_model, table)`` on its half of a
-batch; the result must equal one process training on the whole batch (gradients are averaged).
+batch; the result must equal one process training on the whole batch (gradients are averaged). Two
+models: an MLP, and a nanoGPT with tied embeddings (the readout multiplier is a forward wrapper on
+``lm_head``, the tied tensor one parameter of the wrapped model).
 """
 
 import json
@@ -11,7 +13,9 @@ import textwrap
 
 import pytest
 import torch
+from torch import nn
 
+import zoo
 from infwidth.scaling.models import mlp
 from infwidth.scaling.module import param_groups, scale_model
 
@@ -21,22 +25,23 @@ WORKER = textwrap.dedent('''
     from torch.nn.parallel import DistributedDataParallel as DDP
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     sys.path.insert(0, sys.argv[3])
-    from test_scaling_distributed import make, data, train
+    from test_scaling_distributed import MODELS, train
 
     def worker(rank, init, out):
         dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-        x, y = data()
         res = {}
-        for kind in ("ddp", "fsdp"):
-            m, t = make()
-            w = DDP(m) if kind == "ddp" else FSDP(m, use_orig_params=True, device_id=torch.device("cpu"))
-            lrs = train(w, t, x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4])
-            if kind == "fsdp":
-                with FSDP.summon_full_params(w):
+        for name, (make, data, loss) in MODELS.items():
+            x, y = data()
+            for kind in ("ddp", "fsdp"):
+                m, t = make()
+                w = DDP(m) if kind == "ddp" else FSDP(m, use_orig_params=True, device_id=torch.device("cpu"))
+                lrs = train(w, t, x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4], loss)
+                if kind == "fsdp":
+                    with FSDP.summon_full_params(w):
+                        f = w(x).detach().tolist()
+                else:
                     f = w(x).detach().tolist()
-            else:
-                f = w(x).detach().tolist()
-            res[kind] = {"lrs": lrs, "out": f, "names": [n for n, _ in w.named_parameters()]}
+                res[f"{name}-{kind}"] = {"lrs": lrs, "out": f, "names": [n for n, _ in w.named_parameters()]}
         if rank == 0:
             json.dump(res, open(out, "w"))
         dist.destroy_process_group()
@@ -57,11 +62,33 @@ def data():
     return torch.randn(8, 8, generator=g, dtype=torch.float64), torch.randn(8, 4, generator=g, dtype=torch.float64)
 
 
-def train(model, table, x, y, steps=3):
+def make_tied():
+    torch.manual_seed(0)
+    m = zoo.nanogpt(32, layers=1).double()
+    return m, scale_model(m, zoo.nanogpt(16, layers=1).double(), "mup", "adam")
+
+
+def tokens():
+    ids = zoo.batch("nanogpt", 8, seed=5)["inputs"]
+    return ids, ids
+
+
+def mse(out, y):
+    return ((out - y) ** 2).mean()
+
+
+def next_token(out, ids):
+    return nn.functional.cross_entropy(out[:, :-1].reshape(-1, out.shape[-1]), ids[:, 1:].reshape(-1))
+
+
+MODELS = {"mlp": (make, data, mse), "nanogpt": (make_tied, tokens, next_token)}
+
+
+def train(model, table, x, y, loss=mse, steps=3):
     opt = torch.optim.Adam(param_groups(model, table, lr=1e-2, eps=1e-10))
     for _ in range(steps):
         opt.zero_grad()
-        ((model(x) - y) ** 2).mean().backward()
+        loss(model(x), y).backward()
         opt.step()
     return sorted([g["role"], g["lr"]] for g in opt.param_groups)
 
@@ -77,13 +104,15 @@ def test_ddp_and_fsdp_round_trip(tmp_path):
     subprocess.run([sys.executable, str(script), f"file://{tmp_path / 'init'}", str(out), here],
                    check=True, timeout=300, cwd=tmp_path)
     res = json.loads(out.read_text())
-    m, t = make()
-    x, y = data()
-    ref_lrs = train(m, t, x, y)
-    ref = m(x).detach()
-    assert ref_lrs[0][1] != ref_lrs[1][1]  # several distinct per-layer learning rates
-    for kind in ("ddp", "fsdp"):
-        assert res[kind]["lrs"] == ref_lrs
-        assert torch.allclose(torch.tensor(res[kind]["out"], dtype=torch.float64), ref, rtol=1e-9, atol=1e-12)
-    assert any(n.startswith("_fsdp_wrapped_module.") for n in res["fsdp"]["names"])
-    assert any(n.startswith("module.") for n in res["ddp"]["names"])
+    for name, (make_model, make_data, loss) in MODELS.items():
+        m, t = make_model()
+        x, y = make_data()
+        ref_lrs = train(m, t, x, y, loss)
+        ref = m(x).detach()
+        assert len({lr for _, lr in ref_lrs}) > 1  # several distinct per-layer learning rates
+        for kind in ("ddp", "fsdp"):
+            r = res[f"{name}-{kind}"]
+            assert r["lrs"] == ref_lrs, (name, kind)
+            assert torch.allclose(torch.tensor(r["out"], dtype=torch.float64), ref, rtol=1e-9, atol=1e-12), (name, kind)
+        assert any(n.startswith("_fsdp_wrapped_module.") for n in res[f"{name}-fsdp"]["names"])
+        assert any(n.startswith("module.") for n in res[f"{name}-ddp"]["names"])

@@ -117,13 +117,26 @@ def test_derived_learning_rates_give_width_independent_updates(param, optimizer)
 
 
 def test_global_adam_lr_in_sp_blows_up():
-    """The same check fails for SP with one global Adam LR: Delta f grows like n (c_readout = 1)."""
-    _, df = _slopes("sp", "adam", per_layer=False)
-    assert df > 0.7
+    """The same check fails for SP with one global Adam LR (the plain PyTorch model, PyTorch practice):
+    Delta f grows like n (c_readout = 1)."""
+    d = []
+    for w in (64, 256, 1024):
+        torch.manual_seed(0)
+        m = mlp(w, depth=2)
+        g = torch.Generator().manual_seed(123)
+        x, y = torch.randn(16, 8, generator=g), torch.randn(16, 4, generator=g)
+        opt = torch.optim.Adam(m.parameters(), lr=2e-2, eps=1e-12)
+        f0 = m(x).detach()
+        for _ in range(3):
+            opt.zero_grad()
+            ((m(x) - y) ** 2).mean().backward()
+            opt.step()
+        d.append(rms(m(x) - f0))
+    assert np.polyfit(np.log([64, 256, 1024]), np.log(d), 1)[0] > 0.7
 
 
-def _train_steps(m, table, x, y, steps=4, opt_cls=torch.optim.Adam):
-    opt = opt_cls(param_groups(m, table, lr=1e-2, eps=1e-10))
+def _train_steps(m, table, x, y, steps=4, opt_cls=torch.optim.AdamW, weight_decay=0.1):
+    opt = opt_cls(param_groups(m, table, lr=1e-2, eps=1e-10, weight_decay=weight_decay))
     for _ in range(steps):
         opt.zero_grad()
         ((m(x) - y) ** 2).mean().backward()
@@ -131,17 +144,32 @@ def _train_steps(m, table, x, y, steps=4, opt_cls=torch.optim.Adam):
     return m(x).detach()
 
 
-def test_gauges_train_identically():
-    """Multipliers vs absorbed gauge (per-layer symmetry, theta = -a): same function after training."""
+@pytest.mark.parametrize("optimizer,opt_cls", [("adam", torch.optim.AdamW), ("sgd", torch.optim.SGD)])
+def test_gauges_train_identically(optimizer, opt_cls):
+    """mup, absorbed and multipliers gauges (the per-layer symmetry): the same function after training,
+    decoupled weight decay included (lr * wd is gauge-independent)."""
     x, y = torch.randn(8, 8, dtype=torch.float64), torch.randn(8, 4, dtype=torch.float64)
-    outs = []
-    for gauge in ("multipliers", "absorbed"):
+    outs = {}
+    for gauge in ("mup", "absorbed", "multipliers"):
         torch.manual_seed(0)
         m = mlp(256).double()
-        t = scale_model(m, mlp(32), "mup", gauge=gauge)
-        outs.append(_train_steps(m, t, x, y))
-    assert all(v == 1.0 for v in multipliers(m).values())  # absorbed: nothing in the forward pass
-    assert torch.allclose(outs[0], outs[1], rtol=1e-8, atol=1e-10)
+        t = scale_model(m, mlp(32).double(), "mup", optimizer, gauge=gauge)
+        outs[gauge] = _train_steps(m, t, x, y, opt_cls=opt_cls)
+        if gauge == "absorbed":
+            assert all(v == 1.0 for v in multipliers(m).values())  # nothing in the forward pass
+            assert not any(n.endswith(".original") for n in m.state_dict())
+        if gauge == "mup":
+            assert multipliers(m)["4.weight"] == pytest.approx(1 / 8) and multipliers(m)["4.bias"] == 1.0
+    for gauge in ("absorbed", "multipliers"):
+        assert torch.allclose(outs["mup"], outs[gauge], rtol=1e-8, atol=1e-10), gauge
+
+
+def test_default_gauge_keeps_the_state_dict():
+    torch.manual_seed(0)
+    m = TinyTransformer(64)
+    names = {k: v.shape for k, v in m.state_dict().items()}
+    scale_model(m, TinyTransformer(32))
+    assert {k: v.shape for k, v in m.state_dict().items()} == names
 
 
 def _scaled_transformer():
@@ -165,23 +193,21 @@ def test_save_load_round_trip():
     ck = torch.load(buf, weights_only=True)
     t2 = ScalingTable.from_dict(json.loads(json.dumps(ck["table"])))
     m2 = TinyTransformer(64)
-    apply(m2, t2, rescale_init=False)  # same module structure, then load the weights
-    m2.load_state_dict(ck["model"])
+    m2.load_state_dict(ck["model"])  # the plain model's keys
+    apply(m2, t2, rescale_init=False)  # only the wrappers
     assert t2 == t and _lrs(m2, t2) == _lrs(m, t)
     assert torch.equal(m(idx), m2(idx))
 
 
-def test_whole_module_pickling_in_absorbed_gauge():
-    """torch.nn.utils.parametrize modules pickle only through state_dict(); the absorbed gauge
-    inserts no parametrization, so torch.save(model) works and trains the same way."""
-    torch.manual_seed(0)
-    m = TinyTransformer(64)
-    t = scale_model(m, TinyTransformer(32), "mup", gauge="absorbed")
+def test_whole_module_pickling():
+    """torch.save(model) pickles the whole scaled module, wrappers included, and it trains the same way."""
+    m, t = _scaled_transformer()
     buf = io.BytesIO()
     torch.save(m, buf)
     buf.seek(0)
     m2 = torch.load(buf, weights_only=False)
     idx = torch.randint(0, 64, (2, 16))
+    assert multipliers(m2)["out.weight"] == pytest.approx(0.5)
     assert torch.equal(m(idx), m2(idx)) and _lrs(m2, t) == _lrs(m, t)
 
 
@@ -218,7 +244,8 @@ def test_param_groups_is_pure_and_complete():
     before = {n: p.clone() for n, p in m.named_parameters()}
     groups = param_groups(m, t, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.95))
     assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
-    assert all(g["weight_decay"] == 0.1 and g["betas"] == (0.9, 0.95) for g in groups)
+    assert all(g["betas"] == (0.9, 0.95) for g in groups)
+    assert all(g["weight_decay"] * g["lr"] == pytest.approx(0.1 * 1e-3) for g in groups)  # lr * wd as at the base
     assert all(torch.equal(p, before[n]) for n, p in m.named_parameters())
     hidden = next(g for g in groups if g["role"] == "hidden")
     assert hidden["lr"] == pytest.approx(1e-3 / 2)  # muP + Adam: hidden c = 1, width ratio 2

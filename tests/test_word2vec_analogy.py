@@ -22,18 +22,6 @@ from infwidth.data.analogy import (
 SECTIONS = ["capital-common-countries", "city-in-state", "gram2-opposite", "gram8-plural"]
 
 
-def _questions_path() -> Path:
-    """The shared questions-words.txt, or a skip saying it is missing."""
-    from infwidth.data.analogy import QUESTIONS_WORDS
-    from infwidth.data.text8 import resolve_data_file
-    from infwidth.errors import InfwidthError
-
-    try:
-        return resolve_data_file(QUESTIONS_WORDS)
-    except InfwidthError as e:
-        pytest.skip(f"questions-words.txt not available: {e}")
-
-
 def _planted_vectors(sections: list[AnalogySection], seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Vectors where b ~ a + offset(section) for the questions' (a, b) pairs, plus noise and fillers."""
     rng = np.random.default_rng(seed)
@@ -58,7 +46,9 @@ def _planted_vectors(sections: list[AnalogySection], seed: int = 0) -> tuple[lis
 
 def test_agrees_with_gensim(tmp_path: Path) -> None:
     gensim_models = pytest.importorskip("gensim.models")
-    qpath = _questions_path()
+    from _data import questions_words
+
+    qpath = questions_words(tmp_path)  # the shared file, or a generated one in its format
     sections = load_questions(qpath)
     words, vecs = _planted_vectors(sections)
     restrict = int(0.8 * len(words))  # some questions fall outside the candidates
@@ -99,11 +89,13 @@ def test_ntk_random_features_give_uniform_answers() -> None:
     assert abs(np.mean(hits) - 100 * p) < 4 * sigma, (np.mean(hits), 100 * p)
 
 
-def test_thresholds_in_one_pass_agree_with_gensim() -> None:
+def test_thresholds_in_one_pass_agree_with_gensim(tmp_path: Path) -> None:
     """Threshold 0 (whole vocabulary, TP4's `compute-accuracy FILE 0`) and a smaller threshold, computed
     from one matrix product, each equal gensim's evaluate_word_analogies with that restrict_vocab."""
     gensim_models = pytest.importorskip("gensim.models")
-    qpath = _questions_path()
+    from _data import questions_words
+
+    qpath = questions_words(tmp_path)  # the shared file, or a generated one in its format
     sections = load_questions(qpath)
     words, vecs = _planted_vectors(sections, seed=3)
     small = int(0.6 * len(words))

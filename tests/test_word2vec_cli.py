@@ -9,20 +9,21 @@ import numpy as np
 import pytest
 
 from _cli import run_cli as run
+from _data import questions_words
 from infwidth.data.analogy import load_questions
 from infwidth.viz.word2vec import cities_and_states
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Text where each city co-occurs with its state (from the city-in-state section)."""
-    from infwidth.errors import InfwidthError
+def questions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared questions-words.txt, or a generated one in its format (tests pass without ../shared)."""
+    return questions_words(tmp_path_factory.mktemp("questions"))
 
-    try:
-        questions = load_questions()
-    except InfwidthError as e:
-        pytest.skip(f"questions-words.txt not available: {e}")
-    sec = next(s for s in questions if s.name == "city-in-state")
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, questions: Path) -> Path:
+    """Text where each city co-occurs with its state (from the city-in-state section)."""
+    sec = next(s for s in load_questions(questions) if s.name == "city-in-state")
     pairs = sorted({(a, b) for a, b, _, _ in sec.questions} | {(c, d) for _, _, c, d in sec.questions})
     rng = np.random.default_rng(0)
     fill = [f"filler{i}" for i in range(30)]
@@ -35,10 +36,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-def test_train_evaluate_resume_figure(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_evaluate_resume_figure(corpus: Path, questions: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "w16"
+    q = ["--questions", str(questions)]
     args = ["experiment", "word2vec", "--model", "width:16", "--corpus", str(corpus), "--epochs", "2",
-            "--threads", "1", "--out", str(out), "--json"]
+            "--threads", "1", "--out", str(out), "--json", *q]
     code, stdout, _ = run(args, capsys)
     assert code == 0
     summary = json.loads(stdout)
@@ -48,25 +51,25 @@ def test_train_evaluate_resume_figure(corpus: Path, tmp_path: Path, capsys: pyte
     assert code == 2 and "--resume" in err
     code, stdout2, _ = run(args + ["--resume"], capsys)  # already finished: same result
     assert code == 0 and json.loads(stdout2)["total"] == summary["total"]
-    code, stdout, _ = run(["analogy", str(out / "vectors.npz"), "--json"], capsys)
+    code, stdout, _ = run(["analogy", str(out / "vectors.npz"), "--json", *q], capsys)
     assert code == 0 and json.loads(stdout)["total"] == pytest.approx(summary["total"])
 
     code, stdout, _ = run(["experiment", "word2vec", "--model", "ntk:64", "--corpus", str(corpus), "--out",
-                           str(tmp_path / "ntk"), "--json"], capsys)
+                           str(tmp_path / "ntk"), "--json", *q], capsys)
     ntk = json.loads(stdout)
     assert code == 0 and ntk["analytic_full_vocab"] == pytest.approx(100.0 / (ntk["vocab"] - 3))
 
     code, stdout, _ = run(["experiment", "word2vec", "--model", "limit", "--corpus", str(corpus), "--max-vocab",
-                           "40", "--threads", "1", "--out", str(tmp_path / "lim"), "--json"], capsys)
+                           "40", "--threads", "1", "--out", str(tmp_path / "lim"), "--json", *q], capsys)
     assert code == 0 and json.loads(stdout)["vocab"] == 40
     with np.load(tmp_path / "lim" / "vectors.npz") as z:
         assert z["vectors"].shape == (40, 40)
 
     png = tmp_path / "fig.png"
     code, _, _ = run(["word2vec-figure", "--panel", f"NTK={tmp_path / 'ntk'}", "--panel", f"width 16={out}",
-                      "--out", str(png)], capsys)
+                      "--out", str(png), *q], capsys)
     assert code == 0 and png.stat().st_size > 1000
-    cities, states = cities_and_states(load_questions())
+    cities, states = cities_and_states(load_questions(questions))
     assert "chicago" in cities and "illinois" in states
 
 

@@ -57,7 +57,7 @@ def test_finite_width_converges_to_limit() -> None:
 def _linear_mup_negative_sampling(stream_ids: np.ndarray, counts: np.ndarray, lr_scale: float = 1.0) -> np.ndarray:
     """Independent implementation: the limit as `LinearMuP(|V|, |V|)` with zero output init, trained by
     autograd SGD on the negative-sampling loss of Eq. (34), one example at a time, on the same stream."""
-    from infwidth.limits.linear_mup import LinearMuP
+    from infwidth.limits.linear_network import LinearMuP
     from infwidth.word2vec.corpus import unigram_table
 
     net = LinearMuP(V, V, sigmas=(1.0, 0.0))
@@ -90,7 +90,7 @@ def _linear_mup_negative_sampling(stream_ids: np.ndarray, counts: np.ndarray, lr
 
 
 def test_limit_equals_linear_mup_module() -> None:
-    pytest.importorskip("infwidth.limits.linear_mup")
+    pytest.importorskip("infwidth.limits.linear_network")
     ids, counts = _corpus()
     emb = _linear_mup_negative_sampling(ids, counts)
     g_ref = emb @ emb.T

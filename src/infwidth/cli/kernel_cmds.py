@@ -18,24 +18,26 @@ from infwidth.io import atomic_open, load_array
 
 
 def _check_phi(name: str) -> None:
-    from infwidth.kernels.activations import resolve
+    from infwidth.arch import activation
 
-    resolve(name)
+    activation(name)
 
 
 PHI = o.Spec(_check_phi, "activation", "relu")
 
 
 def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarray | None,
-                   weight_std: list[float], bias_std: list[float], preset_name: str | None) -> np.ndarray:
-    """The requested kernel matrix (float64 numpy): neural-tangents convention, or the limit of AbcMLP in a preset."""
-    from infwidth.kernels import abc_kernel_spec, abc_kernels, nngp, ntk
+                   weight_std: list[float], bias_std: list[float], param_name: str | None) -> np.ndarray:
+    """The requested kernel matrix (float64 numpy): neural-tangents convention, or the limit of AbcMLP in a preset
+    (InfwidthError for a preset that has no kernel limit, e.g. mup, which learns features)."""
+    from infwidth.kernels import kernel, nngp, ntk
 
-    if preset_name is not None:
+    if param_name is not None:
+        from infwidth.arch import MLPSpec
         from infwidth.parametrization import preset
 
-        spec = abc_kernel_spec(preset(preset_name, depth), phi, x1.shape[1])
-        cov, k = abc_kernels(spec, x1, x2)
+        limit = kernel(MLPSpec(depth, d_in=x1.shape[1], phi=phi), preset(param_name, depth))
+        cov, k = limit(x1, x2)
         return (k if kind == "ntk" else cov).numpy()
     ws = weight_std[0] if len(weight_std) == 1 else weight_std
     bs = bias_std[0] if len(bias_std) == 1 else bias_std
@@ -53,36 +55,37 @@ def compute_kernel(kind: str, depth: int, phi: str, x1: np.ndarray, x2: np.ndarr
 @click.option("--weight-std", type=o.NONNEG_FLOATS, default="1", show_default=True,
               help="W_std, one or one per layer (neural-tangents convention: Var W^1 = W_std^2 / d).")
 @click.option("--bias-std", type=o.NONNEG_FLOATS, default="0", show_default=True, help="b_std, one or one per layer.")
-@click.option("--parametrization", "preset_name", type=PRESET, help="Instead: the limit kernel of AbcMLP in this "
-              "parametrization (ntk: the Eq. (9) kernel, nngp: covariance of lim f_0).")
+@click.option("--parametrization", "param_name", type=PRESET, help="Instead: the limit kernel of AbcMLP in this "
+              "parametrization (ntk: the Eq. (9) kernel, nngp: covariance of lim f_0); only kernel-regime ones "
+              "(ntp, sp_stable) have one.")
 @click.option("--out", type=o.OutputFile(".npy"), help="Write the kernel matrix here (.npy).")
 @force_option
 @json_option
 def kernel_cmd(kind: str, depth: int, phi: str, inputs: Path, inputs2: Path | None, weight_std: tuple[float, ...],
-               bias_std: tuple[float, ...], preset_name: str | None, out: Path | None, force: bool,
+               bias_std: tuple[float, ...], param_name: str | None, out: Path | None, force: bool,
                as_json: bool) -> None:
     """NNGP or NTK matrix of an L-hidden-layer MLP on the rows of a .npy file (float64).
 
     Example: infwidth kernel --kind ntk --depth 3 --phi relu --inputs X.npy --out K.npy --json
     """
+    from infwidth.arch import activation
     from infwidth.cli.estimates import kernel
-    from infwidth.kernels.activations import NUMERICAL
     from infwidth.resources import check
 
     x1 = load_array(inputs)
     x2 = None if inputs2 is None else load_array(inputs2)
     m = x1.shape[0] if x2 is None else x2.shape[0]
-    check(kernel(x1.shape[0], m, depth, phi in NUMERICAL or preset_name is not None), force,
+    check(kernel(x1.shape[0], m, depth, activation(phi).dual is None or param_name is not None), force,
           "use fewer input rows (compute the kernel in blocks of rows with --inputs2)")
     t0 = time.perf_counter()
-    K = compute_kernel(kind, depth, phi, x1, x2, list(weight_std), list(bias_std), preset_name)
+    K = compute_kernel(kind, depth, phi, x1, x2, list(weight_std), list(bias_std), param_name)
     seconds = time.perf_counter() - t0
     if out is not None:
         with atomic_open(out, "wb") as f:
             np.save(f, K)
         info(f"wrote {out}")
     summary: dict[str, Any] = {
-        "kind": kind, "depth": depth, "phi": phi, "preset": preset_name, "shape": list(K.shape),
+        "kind": kind, "depth": depth, "phi": phi, "parametrization": param_name, "shape": list(K.shape),
         "mean_diag": float(np.mean(np.diag(K))) if x2 is None else None, "max_abs": float(np.abs(K).max()),
         "min_eigenvalue": float(np.linalg.eigvalsh(K).min()) if x2 is None and K.shape[0] <= 4000 else None,
         "seconds": seconds, "out": None if out is None else str(out),

@@ -67,15 +67,19 @@ def _overrides(epochs: int | None, batches: int | None, meta_batch: int | None, 
             "test_tasks": test_tasks, "data_dir": None if data_dir is None else str(data_dir)}
 
 
-def _run_seeds(model: str, preset: str, seeds: int, out: Path, resume: bool, over: dict[str, Any]
-               ) -> list[dict[str, Any]]:
+def _run_seeds(models: list[str], preset: str, seeds: int, out: Path, resume: bool, force: bool,
+               over: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run every model for seeds 0..K-1, after checking that no finished run would be replaced."""
     from tqdm import tqdm
 
-    from infwidth.experiments.maml import preset_config, run
+    from infwidth.experiments.maml import check_run_dir, preset_config, run
 
+    cfgs = [preset_config(preset, model=m, seed=seed, **over) for m in models for seed in range(seeds)]
+    for cfg in cfgs:
+        check_run_dir(cfg, out, resume, force)
     results = []
-    for seed in range(seeds):
-        cfg = preset_config(preset, model=model, seed=seed, **over)
+    for cfg in cfgs:
+        model, seed = cfg.model, cfg.seed
         total = cfg.epochs * cfg.batches_per_epoch
         with tqdm(total=total, desc=f"{model} seed {seed}", unit="it", file=sys.stderr, leave=False) as bar:
             def progress(it: int, _total: int, s: dict[str, float]) -> None:
@@ -83,7 +87,7 @@ def _run_seeds(model: str, preset: str, seeds: int, out: Path, resume: bool, ove
                 bar.set_postfix(loss=f"{s['loss']:.3f}", acc=f"{s['accuracy']:.3f}", refresh=False)
                 bar.refresh()
 
-            r = run(cfg, out, resume=resume, progress=progress)
+            r = run(cfg, out, resume=resume, progress=progress, force=force)
         info(f"{model} seed {seed}: meta-test accuracy {r['test_accuracy']:.2f}% "
              f"(best epoch {r['best_epoch']}, train {r['train_s']:.0f} s)")
         results.append(r)
@@ -126,7 +130,7 @@ def maml_cmd(model: str, second_order: bool, meta_lr: float | None, sigma_u: flo
              if v is not None}
     if hyper:
         over["hyper"] = replace(default_hyper(model), **hyper)
-    results = _run_seeds(model, preset, seeds, out, resume, {**over, "first_order": not second_order})
+    results = _run_seeds([model], preset, seeds, out, resume, force, {**over, "first_order": not second_order})
     if as_json:
         print_json(results)
         return
@@ -164,8 +168,7 @@ def maml_table_cmd(models: tuple[str, ...] | None, no_run: bool, results_dir: Pa
     if not no_run:
         _check_size(specs, preset, seeds, over, force)
     if not no_run:
-        for m in specs:
-            _run_seeds(m, preset, seeds, out, True, over)  # finished runs are always reused
+        _run_seeds(specs, preset, seeds, out, True, force, over)  # finished runs are always reused
     results = collect(out, specs)
     command = "infwidth experiment maml-table " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     rows = write_table(results, results_dir, command=command.strip())
@@ -204,6 +207,9 @@ def maml_kernel_tune_cmd(model: str, sigma_vs: tuple[float, ...], biases: tuple[
 
     Example: infwidth experiment maml-kernel-tune --model gp-relu --out runs/maml-tuning
     """
+    from infwidth.io import refuse_overwrite
+
+    refuse_overwrite(out, (f"{model}-tuning.csv", f"{model}-tuning.json"), False, force)
     import torch
     from tqdm import tqdm
 

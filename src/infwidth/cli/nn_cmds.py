@@ -16,9 +16,9 @@ DTYPES = {"float32": "float32", "float64": "float64"}
 
 
 def _check_phi(name: str) -> None:
-    from infwidth.nn.mlp import resolve_activation
+    from infwidth.arch import activation
 
-    resolve_activation(name)
+    activation(name)
 
 
 PHI = o.Spec(_check_phi, "activation", "relu")
@@ -164,6 +164,7 @@ def max_lr_cmd(preset_name: str, seeds: tuple[int, ...] | None, widths: tuple[in
 
     from infwidth.cli import estimates
     from infwidth.experiments.max_lr import config_for, run
+    from infwidth.io import refuse_overwrite
     from infwidth.resources import check
     from infwidth.viz.max_lr import plot_max_lr, plot_max_lr_vs_width
 
@@ -175,6 +176,7 @@ def max_lr_cmd(preset_name: str, seeds: tuple[int, ...] | None, widths: tuple[in
                     estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
     check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width * len(cfg.seeds)),
           force, "use a coarser --lr-step, fewer --widths, --seeds, --n-train or --epochs", device)
+    refuse_overwrite(out_dir, ("runs.csv",), resume, force)
     if lr_step is not None:
         grids: dict[str, tuple[float, ...]] = {}
         for p, g in cfg.log2_lrs.items():

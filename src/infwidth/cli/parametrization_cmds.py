@@ -24,9 +24,14 @@ def _preset_names() -> list[str]:
     return list(PRESETS)
 
 
-# A preset of TP4 Table 1, by name (sp-stable, SP_STABLE and μP are accepted too).
-PRESET = o.Name(_preset_names, "parametrization",
-                normalize=lambda s: s.strip().lower().replace("-", "_").replace("μp", "mup"))
+def _canonical(name: str) -> str:
+    from infwidth.parametrization.presets import canonical
+
+    return canonical(name)
+
+
+# A preset of the one registry, by name or alias (sp-stable, SP_STABLE, ntk, mf and μP are accepted too).
+PRESET = o.Name(_preset_names, "parametrization", normalize=_canonical)
 Exponents = Sequence[Fraction] | str | None
 DEPTH = o.Int(min=1, max=MAX_DEPTH_ALGEBRA, example="2")
 EXPONENTS = o.RationalList(max_len=MAX_DEPTH_ALGEBRA + 1)
@@ -76,7 +81,7 @@ def parametrization_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("--a", "a", type=EXPONENTS, help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')(f)
     f = click.option("--depth", type=DEPTH, help=f"Number of hidden layers L (1 <= L <= {MAX_DEPTH_ALGEBRA}).")(f)
     f = click.option("--parametrization", "preset_name", type=PRESET,
-                     help="Named parametrization: sp, sp_stable, ntp, mfp (L = 1) or mup.")(f)
+                     help="Named parametrization: sp, sp_stable, ntp, mfp or mup.")(f)
     return f
 
 

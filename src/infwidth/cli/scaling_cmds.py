@@ -9,11 +9,13 @@ import click
 from infwidth.cli import cli, experiment
 from infwidth.cli import options as o
 from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.parametrization.presets import canonical
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
 
 # The parametrizations and optimizers a trained model can use (infwidth.sweep.trial.scaled_optimizer).
-TRAIN_PARAMETRIZATION = o.Name((*PARAMETRIZATIONS, "sp-global"), "parametrization")
+TRAIN_PARAMETRIZATION = o.Name((*PARAMETRIZATIONS, "sp-global"), "parametrization", normalize=canonical)
+PARAMETRIZATION = o.Name(PARAMETRIZATIONS, "parametrization", normalize=canonical)
 TRAIN_OPTIMIZERS = ("adam", "adam-atan2", "sgd")
 
 
@@ -21,7 +23,7 @@ TRAIN_OPTIMIZERS = ("adam", "adam-atan2", "sgd")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--alignment", type=click.Choice(["full", "none"]), default="full", show_default=True,
               help="full: updates correlated with their inputs (LLN); none: independent (CLT).")
-@click.option("--parametrization", "params", multiple=True, type=click.Choice(PARAMETRIZATIONS),
+@click.option("--parametrization", "params", multiple=True, type=PARAMETRIZATION,
               help="Restrict to these parametrizations (default: all).")
 @json_option
 def exponents_cmd(optimizer: str, alignment: str, params: tuple[str, ...], as_json: bool) -> None:
@@ -52,7 +54,7 @@ def exponents_cmd(optimizer: str, alignment: str, params: tuple[str, ...], as_js
 @cli.command("sweep")
 @click.option("--model", type=click.Choice(["mlp", "transformer"]), default="mlp", show_default=True)
 @click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
-              help="sp, ntk, mup, mf, or sp-global.")
+              help="sp, ntp, mup, mfp (aliases ntk, mf accepted), or sp-global.")
 @click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
 @click.option("--widths", type=o.SIZES, default="32,64,128", show_default=True, help="Comma-separated widths.")
 @click.option("--lrs", type=o.POSITIVE_FLOATS, default="1e-3,3e-3,1e-2,3e-2", show_default=True,
@@ -199,7 +201,7 @@ def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tu
 
 @cli.command("alignment")
 @click.option("--parametrization", type=TRAIN_PARAMETRIZATION, default="mup", show_default=True,
-              help="sp, ntk, mup, mf, or sp-global.")
+              help="sp, ntp, mup, mfp (aliases ntk, mf accepted), or sp-global.")
 @click.option("--optimizer", type=click.Choice(TRAIN_OPTIMIZERS), default="adam", show_default=True)
 @click.option("--width", type=o.SIZE, default=256, show_default=True)
 @click.option("--base-width", type=o.SIZE, default=32, show_default=True)

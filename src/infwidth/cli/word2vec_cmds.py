@@ -105,13 +105,15 @@ def word2vec_cmd(model: str, preset: str, max_vocab: int | None, epochs: int | N
 
     Example: infwidth experiment word2vec --model width:64 --preset tiny --out runs/w2v-64
     """
-    from infwidth.experiments.word2vec import Word2VecConfig, run
+    from infwidth.experiments.word2vec import FINISHED_FILES, Word2VecConfig, run
+    from infwidth.io import refuse_overwrite
 
     cfg = Word2VecConfig(model=model, out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                          max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir, seed=seed,
                          threads=threads, backend=backend, device=device, init=init, eval_every=eval_every,
-                         checkpoint_every_s=60.0 * checkpoint_minutes, resume=resume)
+                         checkpoint_every_s=60.0 * checkpoint_minutes, resume=resume, force=force)
     _check_size(cfg, (model,), force)
+    refuse_overwrite(out, FINISHED_FILES, resume, force)
     info(f"word2vec {model} preset={preset} -> {out}")
     summary = run(cfg)
     if as_json:
@@ -232,7 +234,7 @@ def word2vec_table3_cmd(preset: str, max_vocab: int | None, epochs: int | None, 
 
     base = Word2VecConfig(model="limit", out=out, preset=preset, max_vocab=max_vocab, epochs=epochs,
                           max_tokens=max_tokens, corpus=corpus, questions=questions, data_dir=data_dir,
-                          threads=threads, device=device, init=init, eval_every=eval_every)
+                          threads=threads, device=device, init=init, eval_every=eval_every, force=force)
     if not no_run:
         _check_size(base, models, force)
     rows = table3(base, models, seeds, limit_seeds, run_missing=not no_run, markdown=table, section=section,

@@ -23,7 +23,15 @@ import torch
 
 from infwidth.data.omniglot import TaskBatch, TaskSampler, load_omniglot
 from infwidth.errors import InfwidthError
-from infwidth.io import load_checkpoint, read_csv, read_json, save_checkpoint, write_csv, write_json
+from infwidth.io import (
+    load_checkpoint,
+    read_csv,
+    read_json,
+    refuse_overwrite,
+    save_checkpoint,
+    write_csv,
+    write_json,
+)
 from infwidth.maml.core import MAMLConfig
 from infwidth.maml.learners import KERNEL_SPECS, Hyper, Learner, parse_spec
 
@@ -110,20 +118,39 @@ def _mean_accuracy(learner: Learner, batches: list[TaskBatch], steps: int) -> np
     return np.concatenate([learner.evaluate(b, steps).numpy() for b in batches])
 
 
+def check_run_dir(cfg: MAMLRunConfig, out: str | Path, resume: bool, force: bool) -> dict[str, Any] | None:
+    """Nothing finished is replaced silently: the finished result of this very configuration (``resume``), or
+    None when the run may start; ``InfwidthError`` when :func:`run_dir` holds results without ``resume`` or
+    ``force``, or (with ``resume``) a run of other settings without ``force``."""
+    folder = run_dir(out, cfg.model, cfg.seed)
+    refuse_overwrite(folder, ("result.json", "checkpoint.pt"), resume, force)
+    if not resume or force:
+        return None
+    for name in ("result.json", "checkpoint.pt"):
+        if (folder / name).exists():
+            saved = read_json(folder / name) if name.endswith(".json") else load_checkpoint(folder / name)
+            if (saved or {}).get("config") != _jsonable(cfg):
+                raise InfwidthError(f"{str(folder)!r} holds a run with other settings ({name}); pass --force to "
+                                    "replace it or choose another --out.")
+            if name == "result.json":
+                return saved
+    return None
+
+
 def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
-        progress: Callable[[int, int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+        progress: Callable[[int, int, dict[str, float]], None] | None = None, force: bool = False) -> dict[str, Any]:
     """Meta-train ``cfg.model`` for seed ``cfg.seed``, meta-test the best-on-validation model.
 
     Writes ``val.csv`` (one row per epoch), ``checkpoint.pt`` (each epoch) and ``result.json`` in
     :func:`run_dir`. ``progress(iteration, total, stats)`` is called after each meta-iteration.
+    Finished results are reused with ``resume`` and replaced only with ``force`` (:func:`check_run_dir`).
     Returns the result dict (test accuracy mean/std-error in %, best epoch, timings, config).
     """
     folder = run_dir(out, cfg.model, cfg.seed)
     result_path = folder / "result.json"
-    if resume and result_path.exists():
-        done: dict[str, Any] = read_json(result_path)
-        if done.get("config") == _jsonable(cfg):
-            return done
+    done = check_run_dir(cfg, out, resume, force)
+    if done is not None:
+        return done
     hp = cfg.hp()
     torch.manual_seed(cfg.seed)
     learner = Learner(cfg.model, hp, MAMLConfig(cfg.inner_lr, 1, cfg.first_order, cfg.grad_clip, "sum"), cfg.seed)
@@ -135,7 +162,7 @@ def run(cfg: MAMLRunConfig, out: str | Path, resume: bool = False,
     best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": 0, "state": learner.state_dict()}
     start_epoch, elapsed = 0, 0.0
     ckpt_path = folder / "checkpoint.pt"
-    state = load_checkpoint(ckpt_path) if resume else None
+    state = load_checkpoint(ckpt_path) if resume and not force else None
     if state is not None and state.get("config") == _jsonable(cfg):
         learner.load_state_dict(state["learner"])
         rows, best, start_epoch, elapsed = state["rows"], state["best"], state["epoch"], state["elapsed_s"]

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from infwidth.arch import MLPSpec
 from infwidth.errors import InfwidthError
 from infwidth.io import read_csv, read_json, write_csv, write_json
 from infwidth.nn.coordcheck import fit_slope
@@ -131,7 +132,8 @@ def train_one(param_name: str, width: int, log2_lr: float, data: Data, cfg: MaxL
     d_in, n_cls = xtr.shape[1], int(max(ytr.max(), yte.max())) + 1
     p = preset(param_name, cfg.depth)
     dev = torch.device(cfg.device)
-    net = AbcMLP(p, width, d_in, n_cls, phi="relu", device=dev, seed=seed * 7919 + width)
+    net = AbcMLP(MLPSpec(cfg.depth, d_in=d_in, d_out=n_cls, phi="relu"), p, width, device=dev,
+                 seed=seed * 7919 + width)
     X = torch.from_numpy(xtr).to(dev)
     Y = torch.nn.functional.one_hot(torch.from_numpy(ytr), n_cls).to(dtype=torch.float32, device=dev)
     eta = 2.0**log2_lr

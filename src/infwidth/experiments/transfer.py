@@ -37,7 +37,7 @@ from infwidth.errors import InfwidthError
 from infwidth.io import atomic_open, read_json, write_csv, write_json
 from infwidth.scaling.models import TinyTransformer, mlp
 from infwidth.sweep import SweepStore, grid, run_sweep
-from infwidth.sweep.trial import scaled_optimizer
+from infwidth.sweep.trial import outcome, scaled_optimizer
 
 CIFAR = "cifar10_jpeg/cifar10_jpeg_bytes.npz"
 TEXT = "wiki_text8like/wiki_text8like.txt.gz"
@@ -140,16 +140,18 @@ def run_transfer_trial(params: Mapping[str, Any]) -> dict[str, Any]:
         raise InfwidthError(f"unknown task {task!r}; choose cifar-mlp or text-transformer.")
     opt = scaled_optimizer(model, base, str(params["parametrization"]), str(params["optimizer"]),
                            float(params["lr"]))
+    with torch.no_grad():
+        initial = test_loss(model)
     for _ in range(int(params["steps"])):
         opt.zero_grad()
         loss = batch_loss(model)
         if not math.isfinite(float(loss.detach())):
-            return {"loss": float("nan"), "diverged": True}
+            return outcome(initial, float("nan"))
         loss.backward()
         opt.step()
     with torch.no_grad():
         final = test_loss(model)
-    return {"loss": final if math.isfinite(final) else float("nan"), "diverged": not math.isfinite(final)}
+    return outcome(initial, final)  # diverged: non-finite, or above DIVERGENCE_FACTOR x the initial test loss
 
 
 def optimum(lrs: Sequence[float], losses: Sequence[float]) -> tuple[float, bool]:
@@ -189,7 +191,7 @@ def analyse(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             by_lr: dict[float, list[float]] = {}
             for r in sub:
                 if int(r["width"]) == w:
-                    by_lr.setdefault(float(r["lr"]), []).append(float(r["loss"]))
+                    by_lr.setdefault(float(r["lr"]), []).append(math.inf if r.get("diverged") else float(r["loss"]))
             lrs = sorted(by_lr)
             means = [float(np.mean(by_lr[x])) if all(map(math.isfinite, by_lr[x])) else math.inf for x in lrs]
             lo, inner = optimum(lrs, means)
@@ -221,7 +223,7 @@ def run(config: TransferConfig, progress: bool = True) -> dict[str, Any]:
     rows = [r for r in store.results() if r.get("task") == config.task and r.get("steps") == config.steps
             and (r["parametrization"], r["optimizer"], r["width"], r["lr"], r["seed"]) in wanted]
     write_csv(out / f"transfer_{config.task}.csv", rows,
-              ["task", "parametrization", "optimizer", "width", "lr", "seed", "steps", "loss", "diverged"])
+              ["task", "parametrization", "optimizer", "width", "lr", "seed", "steps", "loss", "diverged", "reason"])
     for opt in config.optimizers:
         plot_transfer([r for r in rows if r["optimizer"] == opt], out / f"transfer_{config.task}_{opt}.png")
     result = {"task": config.task, "ran": ran, "trials": len(rows), "steps": config.steps,

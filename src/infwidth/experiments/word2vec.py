@@ -31,12 +31,13 @@ import numpy as np
 from infwidth.data.analogy import AnalogyResult, evaluate_analogies_at, load_questions, uniform_guess_accuracy
 from infwidth.data.text8 import EncodedCorpus, load_corpus
 from infwidth.errors import InfwidthError
-from infwidth.io import atomic_open, load_checkpoint, read_csv, write_csv, write_json
+from infwidth.io import atomic_open, load_checkpoint, read_csv, refuse_overwrite, rows_until, write_csv, write_json
 from infwidth.word2vec.model import ModelSpec, Trainer, TrainSettings, init_params, save_trainer
 
 # Presets. ``paper``: TP4's text8 runs (Section 9.3 and the edwardjhu/TP4 scripts): every word with
 # count >= 5, 15 epochs. ``cpu``: the reduced setting of the first reproduction (10,000 words, 2 epochs;
 # 16 minutes for all four models on 2 idle cores). ``tiny``: seconds, for tests.
+FINISHED_FILES = ("summary.json", "checkpoint.pt")  # a run's results (or its resume point) in ``out``
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"max_tokens": 300_000, "max_vocab": 2000, "epochs": 1},
     "cpu": {"max_tokens": None, "max_vocab": 10_000, "epochs": 2},
@@ -75,6 +76,7 @@ class Word2VecConfig:
     eval_every: int = 0
     init: str = "uniform"
     resume: bool = False
+    force: bool = False  # replace a finished or checkpointed run in ``out``
     progress: bool = True
     checkpoint_every_s: float = 600.0
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -148,9 +150,8 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
     spec = ModelSpec.parse(cfg.model)
     r = cfg.resolved()
     out = Path(cfg.out)
+    refuse_overwrite(out, FINISHED_FILES, cfg.resume, cfg.force)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.csv"
-    if not cfg.resume and (ckpt_path.exists() or (out / "summary.json").exists()):
-        raise InfwidthError(f"{out} already holds a run; pass --resume to continue it or choose another --out.")
     if corpus is None:
         corpus = load_run_corpus(cfg)
     vocab = len(corpus.words)
@@ -180,8 +181,10 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
         if state is not None:
             trainer.load_state_dict(state)
             del state
-            rows = [_numeric(row) for row in read_csv(metrics_path)] if metrics_path.exists() else []
-            rows = [row for row in rows if int(row["epoch"]) <= trainer.epoch]
+            # metrics.csv is derived: keep the epochs the checkpoint has finished (a kill between the two writes
+            # leaves a row the resumed run recomputes)
+            rows = rows_until([_numeric(row) for row in read_csv(metrics_path)] if metrics_path.exists() else [],
+                              "epoch", trainer.epoch)
     clock = {"t": time.monotonic()}
 
     def on_epoch_end(tr: Trainer) -> None:
@@ -206,10 +209,15 @@ def run(cfg: Word2VecConfig, corpus: EncodedCorpus | None = None) -> dict[str, A
     summary = {**base, **(rows[-1] if rows else {})}
     if "total" not in summary:  # finished before this version evaluated at the end: evaluate now
         summary.update(evaluate(trainer.embeddings()))
-    with atomic_open(out / "vectors.npz", "wb") as f:
-        np.savez(f, words=np.array(corpus.words), vectors=trainer.embeddings())
+    _save_vectors(out, corpus.words, trainer.embeddings())
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _save_vectors(out: Path, words: list[str], vectors: np.ndarray) -> None:
+    """``out/vectors.npz`` (arrays ``words`` and ``vectors``), written atomically."""
+    with atomic_open(out / "vectors.npz", "wb") as f:
+        np.savez(f, words=np.array(words), vectors=vectors)
 
 
 def _run_ntk(spec: ModelSpec, corpus: EncodedCorpus, cfg: Word2VecConfig, out: Path, base: dict[str, Any],
@@ -222,7 +230,6 @@ def _run_ntk(spec: ModelSpec, corpus: EncodedCorpus, cfg: Word2VecConfig, out: P
         summary[f"{prefix(r)}_analytic"] = uniform_guess_accuracy(len(corpus.words) if r == 0
                                                                   else min(r, len(corpus.words)))
     write_csv(out / "metrics.csv", [summary])
-    with atomic_open(out / "vectors.npz", "wb") as f:
-        np.savez(f, words=np.array(corpus.words), vectors=syn0)
+    _save_vectors(out, corpus.words, syn0)
     write_json(out / "summary.json", summary)
     return summary

@@ -1,4 +1,8 @@
-"""The kernel-regime limit of abc-parametrized MLPs (TP4 Theorem 3.8, Eq. (9)).
+"""The kernel reading of an MLPSpec and the kernel-regime limit of training (TP4 Theorem 3.8, Eq. (9)).
+
+``kernel(spec, param)`` is the limit kernel pair (covariance of lim f_0, Eq. (9) tangent kernel) of
+``AbcMLP(spec, param, n)`` for a kernel-regime parametrization; ``kernel_limit(spec, param, routine)`` trains
+with it: kernel gradient descent from the random f_0 (module section "random f_0" below).
 
 For the network of :class:`infwidth.nn.AbcMLP` -- W^l = alpha_l n^{-a_l} w^l, w^l ~ N(0, sigma_l^2 n^{-2 b_l}),
 LR eta n^{-c} -- one SGD step on (xi_t, y_t) moves the output by (first order in eta)
@@ -18,13 +22,21 @@ The surviving constants are those of :func:`~infwidth.kernels.mlp.kernel_recursi
 w_var[l] = alpha_{l+1}^2 sigma_{l+1}^2 (forward and backward variances; layer 1 sees the raw dot product
 x . x'), w_grad[l] = alpha_{l+1}^2 for contributing layers and 0 otherwise. AbcMLP biases start at 0
 (no NNGP term); the hidden biases (multiplier alpha_1 n^{-a_1}) scale like the first-layer weights and
-contribute alpha_1^2 iff e_1 = 0; the readout bias (multiplier 1) contributes 1 iff c = 0.
+contribute alpha_1^2 iff e_1 = 0; the readout bias (multiplier 1) contributes 1 iff c = 0. Residual
+blocks change neither the sizes nor the exponents (each skip adds a Theta(1) vector), only the recursion
+(:func:`~infwidth.kernels.mlp.layerwise_kernels`).
+
+Random f_0: with A = 1/2 the limit trajectory f_t is a function of the Gaussian process f_0 (NNGP
+covariance; outputs iid), not one deterministic curve. For mse the dynamics is affine in f_0, so the mean
+trajectory is the one started from f_0 = 0 and the covariance is propagated exactly (the same linear
+dynamics applied to a square-root factor of the NNGP matrix); for the other losses both come from Monte
+Carlo draws of f_0.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,13 +44,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from infwidth.arch import MLPSpec, Routine
+from infwidth.arch.limit import TrainingLimit
 from infwidth.errors import InfwidthError
-from infwidth.kernels.activations import Elementwise, Nonlinearity, resolve
-from infwidth.kernels.dynamics import kernel_sgd
+from infwidth.kernels.dynamics import kernel_gd
 from infwidth.kernels.mlp import ArrayLike, LayerConstants, as_inputs, kernel_recursion
 from infwidth.parametrization import AbcParametrization, classify
 
 HALF = Fraction(1, 2)
+MC_SAMPLES = 512
 
 
 def layer_exponents(param: AbcParametrization) -> tuple[Fraction, ...]:
@@ -49,19 +63,19 @@ def layer_exponents(param: AbcParametrization) -> tuple[Fraction, ...]:
 
 
 @dataclass(frozen=True)
-class AbcKernelSpec:
-    """The limit kernels of one abc-parametrized MLP.
+class MLPKernel:
+    """The infinite-width kernels of ``AbcMLP(spec, param, n)``.
 
     ``layers``: the (1-based) layers whose weights contribute to the Eq. (9) kernel; ``f0_random``: whether
-    f_0 converges to the NNGP (A = 1/2) rather than to 0; ``consts``: recursion constants; ``nonlinearity``.
+    f_0 converges to the NNGP (A = 1/2) rather than to 0; ``consts``: recursion constants. Call it on inputs
+    ``(x1 (P, d), x2 (Q, d) or None)`` for (covariance of lim f_0, Eq. (9) kernel K), two (P, Q) tensors.
     """
 
+    spec: MLPSpec
     param: AbcParametrization
-    nonlinearity: Nonlinearity
     consts: LayerConstants
     layers: tuple[int, ...]
     f0_random: bool
-    bias: bool
 
     @property
     def name(self) -> str:
@@ -73,98 +87,128 @@ class AbcKernelSpec:
             return f"ntk(layers {ls[0]}..{ls[-1]})"
         return f"ntk(layers {','.join(map(str, ls))})"
 
+    def __call__(self, x1: ArrayLike, x2: ArrayLike | None = None) -> tuple[Tensor, Tensor]:
+        a = as_inputs(x1)
+        b = None if x2 is None else as_inputs(x2, device=a.device)
+        sig, theta = kernel_recursion(a, b, self.spec.activation, self.consts, need_ntk=True,
+                                      residual=self.spec.residual)
+        assert theta is not None
+        return (sig if self.f0_random else torch.zeros_like(sig)), theta
 
-def abc_kernel_spec(
-    param: AbcParametrization, phi: str | Elementwise | Nonlinearity, d_in: int,
-    alphas: Sequence[float] | None = None, sigmas: Sequence[float] | None = None, bias: bool = False,
-) -> AbcKernelSpec:
-    """The limit kernels of ``AbcMLP(param, n, d_in, phi=phi, bias=bias, alphas=alphas, sigmas=sigmas)``.
 
-    Requires only the stability conditions (6)-(8); whether the limit dynamics *is* Eq. (9) is
-    Theorem 3.8's question (checked by :func:`kernel_regime_limit`).
+def tangent_kernel(spec: MLPSpec, param: AbcParametrization) -> MLPKernel:
+    """The Eq. (9) kernel of ``AbcMLP(spec, param, n)`` at initialization, for any stable parametrization.
+
+    It is the network's limit kernel only in the kernel regime (:func:`kernel`); for feature-learning
+    parametrizations it describes the first SGD step only.
     """
+    spec.check(param)
     cl = classify(param)
     if not cl.stable:
         raise InfwidthError(f"{param.describe()} is unstable ({'; '.join(cl.failed_conditions)}); it has no limit.")
-    L = param.depth
-    al = [1.0] * (L + 1) if alphas is None else [float(v) for v in alphas]
-    sg = [1.0 / math.sqrt(d_in)] + [1.0] * L if sigmas is None else [float(v) for v in sigmas]
-    if len(al) != L + 1 or len(sg) != L + 1:
-        raise InfwidthError(f"alphas and sigmas need L+1 = {L + 1} entries (one per layer).")
-    if bias and param.c < 0:
+    if spec.bias and param.c < 0:
         raise InfwidthError("with c < 0 the readout bias update blows up; use bias=False or a parametrization "
                             "with c >= 0.")
+    L = param.depth
+    al, sg = spec.alphas, spec.sigmas
     ex = layer_exponents(param)
     w_var = tuple(a * a * s * s for a, s in zip(al, sg))
     w_grad = tuple(a * a if e == 0 else 0.0 for a, e in zip(al, ex))
-    hid_b = al[0] ** 2 if (bias and ex[0] == 0) else 0.0
-    b_grad = tuple([hid_b] * L + [1.0 if (bias and param.c == 0) else 0.0])
+    hid_b = al[0] ** 2 if (spec.bias and ex[0] == 0) else 0.0
+    b_grad = tuple([hid_b] * L + [1.0 if (spec.bias and param.c == 0) else 0.0])
     consts = LayerConstants(w_var, (0.0,) * (L + 1), w_grad, b_grad)
     layers = tuple(i + 1 for i, e in enumerate(ex) if e == 0)
-    return AbcKernelSpec(param, resolve(phi), consts, layers, param.a[-1] + param.b[-1] == HALF, bias)
+    return MLPKernel(spec, param, consts, layers, param.a[-1] + param.b[-1] == HALF)
 
 
-def abc_kernels(spec: AbcKernelSpec, x1: ArrayLike, x2: ArrayLike | None = None) -> tuple[Tensor, Tensor]:
-    """(covariance of lim f_0, the Eq. (9) kernel K) between inputs x1 (P, d) and x2 (Q, d) (None: x1).
+def kernel(spec: MLPSpec, param: AbcParametrization) -> MLPKernel:
+    """The limit kernels of ``AbcMLP(spec, param, n)``; InfwidthError unless ``param`` is in the kernel regime.
 
-    The first is the NNGP alpha_{L+1}^2 sigma_{L+1}^2 Phi^L when f_0 is random, else zeros.
-    """
-    a = as_inputs(x1)
-    b = None if x2 is None else as_inputs(x2, device=a.device)
-    sig, theta = kernel_recursion(a, b, spec.nonlinearity, spec.consts, need_ntk=True)
-    assert theta is not None
-    return (sig if spec.f0_random else torch.zeros_like(sig)), theta
-
-
-@dataclass
-class KernelRegimeLimit:
-    """Result of :func:`kernel_regime_limit` (numpy float64 arrays).
-
-    f: (T,) [or (T, d_o)] limit of f_t(xi_t) before the t-th update; loss: (T,); f_eval: None or
-    (T+1, m) [or (T+1, m, d_o)] on eval_xs after 0..T updates; kernel: e.g. "ntk(layers 2..3)";
-    f0_random: True when lim f_0 is a (nonzero) Gaussian process -- the trajectories are then those
-    started from f_0 = 0, which equal the mean over initializations for mse only (see ``note``).
-    """
-
-    f: np.ndarray
-    loss: np.ndarray
-    f_eval: np.ndarray | None
-    kernel: str
-    layers: tuple[int, ...]
-    f0_random: bool
-    note: str
-
-
-def kernel_regime_limit(
-    param: AbcParametrization, phi: str, xs: np.ndarray, ys: np.ndarray, lr: float,
-    loss: str = "mse", eval_xs: np.ndarray | None = None,
-    alphas: Sequence[float] | None = None, sigmas: Sequence[float] | None = None,
-) -> KernelRegimeLimit:
-    """The n -> infinity limit of SGD (batch size 1) on ``AbcMLP(param, n, d, phi=phi)`` in the kernel regime.
-
-    Inputs: xs (T, d) training inputs in order (1-D: d = 1), ys (T,) or (T, d_o) targets (class
-    indices for xent), lr eta, loss "mse" | "logistic" | "xent", optional eval_xs (m, d), AbcMLP's
-    alphas/sigmas. Output: :class:`KernelRegimeLimit`. Raises InfwidthError unless ``param`` is
-    stable, nontrivial and in the kernel regime (Theorem 3.8).
+    A feature-learning parametrization (muP) has no kernel limit: its limit is a Tensor Program
+    (``infwidth.limits.limit_of``); its tangent kernel at initialization is :func:`tangent_kernel`.
     """
     cl = classify(param)
+    if cl.stable and cl.feature_learning:
+        raise InfwidthError(f"{param.describe()} learns features (r = 0), so it has no kernel limit: its "
+                            "infinite-width training is a Tensor Program (infwidth limit mlp); use a kernel-regime "
+                            "parametrization such as ntp or sp_stable for NNGP/NTK limits.")
+    if cl.stable and not cl.kernel_regime:
+        raise InfwidthError(f"{param.describe()} has a trivial limit (f does not move), so it has no "
+                            "kernel limit; pick a nontrivial parametrization.")
+    return tangent_kernel(spec, param)
+
+
+def _sqrt_factor(cov: np.ndarray) -> np.ndarray:
+    """A (P, r) with A A^T = cov (eigh; eigenvalues below 1e-12 of the largest dropped)."""
+    w, U = np.linalg.eigh(0.5 * (cov + cov.T))
+    keep = w > 1e-12 * max(float(w.max(initial=0.0)), 1e-300)
+    return U[:, keep] * np.sqrt(w[keep])
+
+
+def kernel_limit(spec: MLPSpec, param: AbcParametrization, routine: Routine, samples: int | None = None,
+                 seed: int = 0) -> TrainingLimit:
+    """The n -> infinity limit of ``routine`` on ``AbcMLP(spec, param, n)`` in the kernel regime (Theorem 3.8).
+
+    Returns a :class:`~infwidth.arch.TrainingLimit` with the mean, standard deviation (over the GP f_0) and
+    numerical standard error of every reported f_t and loss: exact for mse (``samples`` None), else from
+    ``samples`` (default 512) draws of f_0 (``seed``). Raises InfwidthError outside the kernel regime.
+    """
+    t0 = time.perf_counter()
+    spec.check(param)
+    routine.check(spec)
+    cl = classify(param)
     if cl.regime != "kernel":
-        raise InfwidthError(
-            f"{param.describe()} is {cl.regime}, not a nontrivial stable kernel-regime parametrization (r > 0); "
-            "use the Tensor Programs limit (infwidth limit mlp) for feature learning, or fix the exponents."
-        )
-    x = as_inputs(xs)
-    spec = abc_kernel_spec(param, phi, x.shape[1], alphas, sigmas)
-    _, k_train = abc_kernels(spec, x)
-    y = torch.as_tensor(np.asarray(ys), dtype=torch.float64)
-    k_eval = None if eval_xs is None else abc_kernels(spec, eval_xs, x)[1]
-    res = kernel_sgd(k_train, y, lr, loss, batch_size=1, k_eval=k_eval)
-    squeeze = loss != "xent" and np.asarray(ys).ndim == 1
-    f = res.f[:, 0] if squeeze else res.f
-    f_eval = None if res.f_eval is None else (res.f_eval[..., 0] if squeeze else res.f_eval)
-    note = ("lim f_0 = 0 (a_{L+1} + b_{L+1} > 1/2): the limit is deterministic."
-            if not spec.f0_random else
-            "lim f_0 is a Gaussian process (NNGP); f is the trajectory from f_0 = 0, which equals the mean over "
-            "initializations only for mse (linear dynamics); use kernel_sgd with the network's own f_0 otherwise.")
-    return KernelRegimeLimit(f.numpy(), res.loss.numpy(), None if f_eval is None else f_eval.numpy(),
-                             spec.name, spec.layers, spec.f0_random, note)
+        raise InfwidthError(f"{param.describe()} is {cl.regime}, not a nontrivial stable kernel-regime "
+                            "parametrization (r > 0); use infwidth.limits.limit_of, which picks the right limit.")
+    k = kernel(spec, param)
+    pts = routine.inputs if routine.eval_inputs is None else np.vstack([routine.inputs, routine.eval_inputs])
+    cov_t, K_t = k(pts)
+    K, cov = K_t.numpy()[:, : routine.n_examples], cov_t.numpy()
+    d, P = spec.d_out, pts.shape[0]
+    mean = kernel_gd(K, routine, np.zeros((1, P, d)))
+    res = TrainingLimit("kernel", "kernel", mean.f[0], np.zeros_like(mean.f[0]), np.zeros_like(mean.f[0]),
+                        mean.loss[0], np.zeros_like(mean.loss[0]), routine.eval_steps(),
+                        None if mean.f_eval is None else mean.f_eval[0],
+                        None if mean.f_eval is None else np.zeros_like(mean.f_eval[0]),
+                        None if mean.f_eval is None else np.zeros_like(mean.f_eval[0]),
+                        k.name, k.f0_random, "lim f_0 = 0 (a_{L+1} + b_{L+1} > 1/2): the limit is deterministic.")
+    if k.f0_random:
+        A = _sqrt_factor(cov)
+        if routine.loss == "mse" and samples is None:
+            _exact_mse_spread(res, K, routine, A)
+        else:
+            _monte_carlo(res, K, routine, A, samples or MC_SAMPLES, seed)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _exact_mse_spread(res: TrainingLimit, K: np.ndarray, routine: Routine, A: np.ndarray) -> None:
+    """mse: f_t = (trajectory from f_0 = 0) + (linear dynamics applied to f_0); Var from the factor A of the NNGP."""
+    lin = kernel_gd(K, routine, A.T[:, :, None], homogeneous=True)
+    var = (lin.f**2).sum(0)  # (T, B, 1), the same for every output (iid outputs, decoupled dynamics)
+    d = res.f.shape[-1]
+    res.f_std = np.broadcast_to(np.sqrt(var), res.f.shape).copy()
+    res.loss = res.loss + 0.5 * d * var[..., 0].mean(-1)  # E[(f - y)^2] = (E f - y)^2 + Var f
+    if lin.f_eval is not None and res.f_eval is not None:
+        res.f_eval_std = np.broadcast_to(np.sqrt((lin.f_eval**2).sum(0)), res.f_eval.shape).copy()
+    res.note = ("lim f_0 is a Gaussian process (NNGP covariance): f is the exact mean over f_0 and f_std the exact "
+                "standard deviation (mse dynamics are affine in f_0).")
+
+
+def _monte_carlo(res: TrainingLimit, K: np.ndarray, routine: Routine, A: np.ndarray, samples: int, seed: int) -> None:
+    """Mean, spread and standard error over ``samples`` draws f_0 = A g of the GP (iid outputs)."""
+    if samples < 2:
+        raise InfwidthError(f"samples must be >= 2 to estimate a spread, got {samples}.")
+    d = res.f.shape[-1]
+    g = np.random.default_rng(seed).standard_normal((samples, A.shape[1], d))
+    run = kernel_gd(K, routine, np.einsum("pr,srd->spd", A, g))
+    root = math.sqrt(samples)
+    res.f, res.f_std = run.f.mean(0), run.f.std(0, ddof=1)
+    res.f_stderr = res.f_std / root
+    res.loss, res.loss_stderr = run.loss.mean(0), run.loss.std(0, ddof=1) / root
+    if run.f_eval is not None:
+        res.f_eval, res.f_eval_std = run.f_eval.mean(0), run.f_eval.std(0, ddof=1)
+        res.f_eval_stderr = res.f_eval_std / root
+        res.samples = run.f_eval
+    res.note = (f"lim f_0 is a Gaussian process (NNGP covariance): f is the mean over {samples} draws of f_0 "
+                "(f_stderr its Monte Carlo error) and f_std the spread of the trajectories.")

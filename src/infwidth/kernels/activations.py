@@ -30,75 +30,17 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from infwidth.errors import InfwidthError
+from infwidth.arch import Activation
 
 Elementwise = Callable[[Tensor], Tensor]
-CLOSED_FORMS = ("relu", "identity", "erf", "square")
-NUMERICAL = ("tanh", "gelu")
-NAMES = CLOSED_FORMS + NUMERICAL
+CLOSED_FORMS = ("relu", "identity", "erf", "square")  # values of Activation.dual handled by _closed
+NODES = 96  # minimum Gauss-Hermite nodes per axis of the 2-D quadrature fallback (see _quadrature)
 NODES_PER_VARIANCE = 72.0  # quadrature nodes per unit of preactivation variance (see _quadrature)
-_ALIASES = {"linear": "identity", "x^2": "square", "x2": "square", "id": "identity"}
-
-
-def _gelu_prime(x: Tensor) -> Tensor:
-    return 0.5 * (1 + torch.erf(x / math.sqrt(2))) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-_NUMERIC_FUNCS: dict[str, tuple[Elementwise, Elementwise]] = {
-    "tanh": (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
-    "gelu": (torch.nn.functional.gelu, _gelu_prime),
-}
-
-
-def _autograd_derivative(phi: Elementwise) -> Elementwise:
-    """phi' of an elementwise torch function by autograd."""
-
-    def dphi(x: Tensor) -> Tensor:
-        with torch.enable_grad():
-            z = x.detach().clone().requires_grad_(True)
-            (g,) = torch.autograd.grad(phi(z).sum(), z)
-        return g.detach()
-
-    return dphi
-
-
-@dataclass(frozen=True)
-class Nonlinearity:
-    """A nonlinearity as the kernel recursions see it.
-
-    ``name``: label; ``closed_form``: one of CLOSED_FORMS or None; ``phi``/``dphi``: elementwise
-    torch functions used by quadrature (None for closed forms); ``nodes``: Gauss-Hermite nodes per axis.
-    """
-
-    name: str
-    closed_form: str | None
-    phi: Elementwise | None
-    dphi: Elementwise | None
-    nodes: int = 96
-
-
-def resolve(phi: str | Elementwise | Nonlinearity, dphi: Elementwise | None = None, nodes: int = 96) -> Nonlinearity:
-    """Turn a name ("relu", "identity"/"linear", "erf", "square"/"x^2", "tanh", "gelu") or an elementwise
-    torch callable (with optional derivative ``dphi``; autograd otherwise) into a :class:`Nonlinearity`."""
-    if isinstance(phi, Nonlinearity):
-        return phi
-    if nodes < 8 or nodes > 360:
-        raise InfwidthError(f"quadrature nodes must be in 8..360, got {nodes}.")
-    if callable(phi):
-        return Nonlinearity(getattr(phi, "__name__", "custom"), None, phi, dphi or _autograd_derivative(phi), nodes)
-    key = _ALIASES.get(phi.strip().lower(), phi.strip().lower())
-    if key in CLOSED_FORMS:
-        return Nonlinearity(key, key, None, None, nodes)
-    if key in _NUMERIC_FUNCS:
-        f, df = _NUMERIC_FUNCS[key]
-        return Nonlinearity(key, None, f, df, nodes)
-    raise InfwidthError(f"unknown nonlinearity {phi!r}; choose one of {', '.join(NAMES)} or pass a torch callable.")
 
 
 def _corr(s1: Tensor, s2: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -222,7 +164,7 @@ def _expectation(f: Elementwise, s1: Tensor, s2: Tensor, c: Tensor, nodes: int) 
 
 
 def dual(
-    nl: Nonlinearity, s1: Tensor, s2: Tensor, c: Tensor, need_deriv: bool = True
+    nl: Activation, s1: Tensor, s2: Tensor, c: Tensor, need_deriv: bool = True
 ) -> tuple[Tensor, Tensor | None]:
     """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) entrywise for (u, v) ~ N(0, [[s1, c], [c, s2]]).
 
@@ -230,20 +172,36 @@ def dual(
     (the second is None when ``need_deriv`` is False).
     """
     S1, S2 = s1.reshape(-1, 1), s2.reshape(1, -1)
-    if nl.closed_form is not None:
-        return _closed(nl.closed_form, S1, S2, c, need_deriv)
-    assert nl.phi is not None and nl.dphi is not None
-    ev = _expectation(nl.phi, S1, S2, c, nl.nodes)
-    return ev, _expectation(nl.dphi, S1, S2, c, nl.nodes) if need_deriv else None
+    if nl.dual is not None:
+        return _closed(nl.dual, S1, S2, c, need_deriv)
+    ev = _expectation(nl.torch, S1, S2, c, NODES)
+    return ev, _expectation(nl.torch_derivative, S1, S2, c, NODES) if need_deriv else None
 
 
-def dual_diag(nl: Nonlinearity, s: Tensor) -> Tensor:
+def dual_diag(nl: Activation, s: Tensor) -> Tensor:
     """E[phi(u)^2] for u ~ N(0, s) (the diagonal of :func:`dual`), shape of s."""
     flat = s.reshape(-1)
-    if nl.closed_form is not None:
-        ev, _ = _closed(nl.closed_form, flat, flat, flat, False)
+    if nl.dual is not None:
+        ev, _ = _closed(nl.dual, flat, flat, flat, False)
         return ev.reshape(s.shape)
-    assert nl.phi is not None
-    z, w = _hermite(nl.nodes, s.dtype, s.device)
-    vals = nl.phi(torch.sqrt(torch.clamp(flat, min=0.0))[:, None] * z[None, :]) ** 2
+    z, w = _hermite(NODES, s.dtype, s.device)
+    vals = nl.torch(torch.sqrt(torch.clamp(flat, min=0.0))[:, None] * z[None, :]) ** 2
+    return (vals * w).sum(-1).reshape(s.shape)
+
+
+def dual_mean(nl: Activation, s: Tensor) -> Tensor:
+    """E[phi(u)] for u ~ N(0, s), shape of s (the mean a residual stream carries, see kernels/mlp.py).
+
+    Closed forms: relu sqrt(s / (2 pi)), square s, identity and erf 0 (odd); otherwise 360-node
+    1-D Gauss-Hermite quadrature (exact for polynomials up to degree 719).
+    """
+    flat = s.reshape(-1)
+    if nl.dual == "relu":
+        return torch.sqrt(torch.clamp(s, min=0.0) / (2 * math.pi))
+    if nl.dual == "square":
+        return s.clone()
+    if nl.dual in ("identity", "erf"):
+        return torch.zeros_like(s)
+    z, w = _hermite(MEHLER_NODES, s.dtype, s.device)
+    vals = nl.torch(torch.sqrt(torch.clamp(flat, min=0.0))[:, None] * z[None, :])
     return (vals * w).sum(-1).reshape(s.shape)

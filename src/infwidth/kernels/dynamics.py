@@ -1,8 +1,8 @@
 """Kernel-regime training in function space (TP4 Eq. (9)) and closed-form kernel predictors.
 
-* :func:`kernel_sgd` -- SGD in the kernel regime, batch size 1 or B, for the losses of
-  :mod:`infwidth.nn.losses`: f_{t+1}(xi) = f_t(xi) - eta sum_{b in batch_t} K(xi, xi_b) chi_b (Eq. (9),
-  with chi_b = dLoss/df(xi_b) for the batch-averaged loss, i.e. L'(f, y) / B). Outputs are
+* :func:`kernel_gd` -- SGD in the kernel regime on a :class:`~infwidth.arch.Routine`'s batches, for its losses:
+  f_{t+1}(xi) = f_t(xi) - eta sum_{b in batch_t} K(xi, xi_b) chi_b (Eq. (9), with chi_b = dLoss/df(xi_b) for
+  the batch-averaged loss, i.e. L'(f, y) / B), from many initial functions at once. Outputs are
   independent in the limit: the kernel acts as K (x) I on R^{d_out}.
 * :class:`FunctionSpaceModel` -- the same dynamics as a growing set of support points and coefficients,
   f(xi) = f_0(xi) + sum_s K(xi, x_s) c_s; each step appends its batch with c = -eta chi (usable for
@@ -17,9 +17,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from infwidth.arch import Routine
 from infwidth.errors import InfwidthError
 from infwidth.nn.losses import LOSSES, loss_and_grad_scale
 
@@ -46,59 +48,46 @@ def _loss_chi(f: Tensor, y: Tensor, loss: str) -> tuple[float, Tensor]:
 
 
 @dataclass
-class KernelSGDResult:
-    """Result of :func:`kernel_sgd` (all float64 tensors).
+class KernelGDRun:
+    """Kernel gradient descent from S initial functions (numpy float64): ``f`` (S, T, B, d_out) on each step's
+    batch before its update, ``loss`` (S, T) batch losses, ``f_eval`` (S, len(eval_steps), E, d_out) or None."""
 
-    f: (T, d_out), f_t on the training inputs of its step, before that step's update;
-    loss: (steps,), the batch loss before each update; coef: (T, d_out), coefficient -eta chi of each
-    training input; f_eval: (steps + 1, m, d_out) on the eval inputs after 0..steps updates, or None.
+    f: np.ndarray
+    loss: np.ndarray
+    f_eval: np.ndarray | None
+
+
+def kernel_gd(K: np.ndarray, routine: Routine, f0: np.ndarray | None = None, d_out: int | None = None,
+              homogeneous: bool = False) -> KernelGDRun:
+    """Eq. (9) on the routine's batches: ``f_{t+1}(xi) = f_t(xi) - eta sum_b K(xi, xi_b) chi_b`` at every point.
+
+    Inputs: K (P, N), the kernel between the P = N + E points (the routine's N training inputs, then its E eval
+    inputs) and the N training inputs; f0 (S, P, d_out) initial function values of S independent runs (None:
+    one run from f_0 = 0 with ``d_out`` outputs, default the targets' width); ``homogeneous``: the linear part of
+    the mse dynamics (targets 0), whose runs propagate a covariance of f_0. Output: :class:`KernelGDRun`.
     """
-
-    f: Tensor
-    loss: Tensor
-    coef: Tensor
-    f_eval: Tensor | None
-
-
-def kernel_sgd(
-    k_train: Tensor, y: Tensor, lr: float, loss: str = "mse", batch_size: int = 1,
-    f0: Tensor | None = None, k_eval: Tensor | None = None, f0_eval: Tensor | None = None,
-    d_out: int | None = None,
-) -> KernelSGDResult:
-    """Kernel gradient descent, Eq. (9), on the training sequence in its given order.
-
-    Inputs: k_train (T, T) the kernel between the T training inputs (step t uses inputs
-    t B .. t B + B - 1; T must be a multiple of B); y (T,) or (T, k) targets (class indices for xent);
-    lr eta; f0 (T, d_out) initial function values on the training inputs (None: 0); k_eval (m, T) and
-    f0_eval (m, d_out) for eval inputs. Output: :class:`KernelSGDResult`.
-    """
-    T = k_train.shape[0]
-    if k_train.shape != (T, T) or y.shape[0] != T:
-        raise InfwidthError(f"the kernel must be (T, T) with T = {y.shape[0]} training targets, "
-                            f"got {tuple(k_train.shape)}.")
-    if batch_size < 1 or T % batch_size:
-        raise InfwidthError(f"the number of training inputs ({T}) must be a multiple of the batch size ({batch_size}).")
-    yy, k = targets_2d(y.to(k_train), loss, d_out)
-    f_init = torch.zeros(T, k, dtype=k_train.dtype, device=k_train.device) if f0 is None else f0.reshape(T, k)
-    coef = torch.zeros(T, k, dtype=k_train.dtype, device=k_train.device)
-    f_seen = torch.zeros_like(coef)
-    steps = T // batch_size
-    losses = torch.zeros(steps, dtype=k_train.dtype)
-    f_ev = None
-    if k_eval is not None:
-        m = k_eval.shape[0]
-        f_ev = torch.empty(steps + 1, m, k, dtype=k_train.dtype, device=k_train.device)
-        f_ev[0] = 0.0 if f0_eval is None else f0_eval.reshape(m, k)
-    for t in range(steps):
-        lo, hi = t * batch_size, (t + 1) * batch_size
-        f_t = f_init[lo:hi] + k_train[lo:hi, :lo] @ coef[:lo]  # Eq. (9) unrolled from f_0
-        value, chi = _loss_chi(f_t, yy[lo:hi], loss)
-        f_seen[lo:hi] = f_t
-        losses[t] = value
-        coef[lo:hi] = -lr * chi
-        if f_ev is not None and k_eval is not None:
-            f_ev[t + 1] = f_ev[t] + k_eval[:, lo:hi] @ coef[lo:hi]
-    return KernelSGDResult(f_seen, losses, coef, f_ev)
+    N, B = routine.n_examples, int(routine.batch_size)
+    P = N + (0 if routine.eval_inputs is None else routine.eval_inputs.shape[0])
+    if K.shape != (P, N):
+        raise InfwidthError(f"the kernel must be (P, N) = ({P}, {N}) (all points x training inputs), got {K.shape}.")
+    if f0 is None:
+        d = d_out if d_out is not None else (int(routine.targets.max()) + 1 if routine.loss == "xent"
+                                             else routine.targets.shape[1])
+        f0 = np.zeros((1, P, d))
+    eval_steps = set(routine.eval_steps())
+    F = np.array(f0, dtype=np.float64)
+    fs, losses, evals = [], [], []
+    for t, idx in enumerate(routine.batches()):
+        if t in eval_steps:
+            evals.append(F[:, N:].copy())
+        fb = F[:, idx]
+        loss, chi = (np.zeros(F.shape[0]), fb / B) if homogeneous else routine.loss_chi(fb, idx)
+        fs.append(fb)
+        losses.append(loss)
+        F -= routine.lr * np.einsum("pb,sbd->spd", K[:, idx], chi)
+    if routine.n_steps in eval_steps:
+        evals.append(F[:, N:].copy())
+    return KernelGDRun(np.stack(fs, axis=1), np.stack(losses, axis=1), np.stack(evals, axis=1) if evals else None)
 
 
 class FunctionSpaceModel:

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from infwidth.arch import Activation, activation
 from infwidth.errors import InfwidthError
 from infwidth.kernels import fused
-from infwidth.kernels.activations import Elementwise, Nonlinearity, dual, dual_diag, resolve
+from infwidth.kernels.activations import Elementwise, dual, dual_diag, dual_mean
 
 ArrayLike = Tensor | np.ndarray
 
@@ -55,7 +56,7 @@ def as_inputs(x: ArrayLike, device: torch.device | str | None = None) -> Tensor:
     return t
 
 
-def _diagonals(x: Tensor, nl: Nonlinearity, consts: LayerConstants) -> list[Tensor]:
+def _diagonals(x: Tensor, nl: Activation, consts: LayerConstants) -> list[Tensor]:
     """Variances Sigma^l(x, x) of the preactivations h^1..h^L for each row of x: L tensors (N,)."""
     d = consts.w_var[0] * (x * x).sum(1) + consts.b_var[0]
     out = [d]
@@ -71,16 +72,20 @@ CPU_BLOCK_ENTRIES = 1 << 19
 
 
 def kernel_recursion(
-    x1: Tensor, x2: Tensor | None, nl: Nonlinearity, consts: LayerConstants, need_ntk: bool = True
+    x1: Tensor, x2: Tensor | None, nl: Activation, consts: LayerConstants, need_ntk: bool = True,
+    residual: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """(NNGP Sigma^{L+1}, NTK Theta^{L+1}) between the rows of x1 (P, d) and x2 (Q, d) (x2=None: x1).
 
+    ``residual``: the network has residual blocks x^l = x^{l-1} + phi(h^l) for l >= 2 (:func:`layerwise_kernels`).
     Outputs are (P, Q) float64 tensors; Theta is None when ``need_ntk`` is False.
     """
+    if residual:
+        return layerwise_kernels(x1, x2, nl, consts, need_ntk, residual=True)
     y = x1 if x2 is None else x2
     diag1 = _diagonals(x1, nl, consts)
     diag2 = diag1 if x2 is None else _diagonals(y, nl, consts)
-    if nl.closed_form == "relu" and x1.device.type == "cpu" and fused.AVAILABLE and x1.dtype == torch.float64:
+    if nl.dual == "relu" and x1.device.type == "cpu" and fused.AVAILABLE and x1.dtype == torch.float64:
         c = [np.asarray(v, dtype=np.float64) for v in (consts.w_var, consts.b_var, consts.w_grad, consts.b_grad)]
         sig_np, th_np = fused.relu_recursion(
             np.ascontiguousarray(x1.numpy()), None if x2 is None else np.ascontiguousarray(y.numpy()),
@@ -111,6 +116,70 @@ def kernel_recursion(
     return sig_out, theta_out
 
 
+def _diagonals_and_means(x: Tensor, nl: Activation, consts: LayerConstants,
+                         residual: bool) -> tuple[list[Tensor], list[Tensor]]:
+    """For each row of x: the variances Sigma^l(x, x) of h^1..h^L and the means m^l(x) = E[Z^{x^l}] (L each)."""
+    phi = (x * x).sum(1)
+    sig: list[Tensor] = []
+    means: list[Tensor] = []
+    for l in range(1, consts.depth + 1):
+        s = consts.w_var[l - 1] * phi + consts.b_var[l - 1]
+        mu, e2 = dual_mean(nl, s), dual_diag(nl, s)
+        if l == 1 or not residual:
+            phi, m = e2, mu
+        else:  # Phi^l = Phi^{l-1} + E[phi^2] + 2 m^{l-1} E[phi]: h^l is independent of x^{l-1} (ZHat)
+            phi, m = phi + e2 + 2 * means[-1] * mu, means[-1] + mu
+        sig.append(s)
+        means.append(m)
+    return sig, means
+
+
+def layerwise_kernels(
+    x1: Tensor, x2: Tensor | None, nl: Activation, consts: LayerConstants, need_ntk: bool = True,
+    residual: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """NNGP and NTK layer by layer (forward covariances, then backward), for residual MLPs
+    ``x^1 = phi(h^1)``, ``x^l = x^{l-1} + phi(h^l)`` (2 <= l <= L), or plain ones (``residual=False``: the same
+    formulas without the skips, equal to :func:`kernel_recursion`'s forward-only recursion).
+
+    Forward (TP4 Definition 7.3 at initialization: Z^{h^l} = Zhat^{W^l x^{l-1}} is independent of Z^{x^{l-1}}):
+    ``Sigma^l = w_var[l-1] Phi^{l-1} + b_var[l-1]`` and, with mu^l = E[phi(Z^{h^l})] and m^l = E[Z^{x^l}],
+    ``Phi^l = Phi^{l-1} + E[phi phi'] + m^{l-1} mu^l' + mu^l m^{l-1}'`` (Phi^1 = E[phi phi']).
+    Backward (at initialization ZDot = 0, as the readout has mean 0): B^L = w_var[L], Bh^l = B^l Psi^l and
+    ``B^{l-1} = B^l + w_var[l-1] Bh^l`` (the skip adds B^l). The tangent kernel is the sum over layers of
+    <dF/dW^l, dF/dW^l'> = (w_grad Phi^{l-1} + b_grad) Bh^l, plus the readout's w_grad[L] Phi^L + b_grad[L].
+    Inputs and outputs as in :func:`kernel_recursion`; the plain MLP is the same formula without the skips.
+    """
+    y = x1 if x2 is None else x2
+    sig1, m1 = _diagonals_and_means(x1, nl, consts, residual)
+    sig2, m2 = (sig1, m1) if x2 is None else _diagonals_and_means(y, nl, consts, residual)
+    L = consts.depth
+    phis = [x1 @ y.T]
+    psis: list[Tensor] = []
+    for l in range(1, L + 1):
+        cov = consts.w_var[l - 1] * phis[-1] + consts.b_var[l - 1]
+        if x2 is None:  # exact diagonal (rho = 1 exactly)
+            cov.diagonal().copy_(sig1[l - 1])
+        ev, dv = dual(nl, sig1[l - 1], sig2[l - 1], cov, need_deriv=need_ntk)
+        if l == 1 or not residual:
+            phis.append(ev)
+        else:
+            mu1, mu2 = m1[l - 1] - m1[l - 2], m2[l - 1] - m2[l - 2]
+            phis.append(phis[-1] + ev + m1[l - 2][:, None] * mu2[None, :] + mu1[:, None] * m2[l - 2][None, :])
+        if dv is not None:
+            psis.append(dv)
+    sigma = consts.w_var[L] * phis[L] + consts.b_var[L]
+    if not need_ntk:
+        return sigma, None
+    theta = consts.w_grad[L] * phis[L] + consts.b_grad[L]
+    back = torch.full_like(theta, consts.w_var[L])
+    for l in range(L, 0, -1):
+        back_h = back * psis[l - 1]
+        theta = theta + (consts.w_grad[l - 1] * phis[l - 1] + consts.b_grad[l - 1]) * back_h
+        back = (back if residual else 0.0) + consts.w_var[l - 1] * back_h
+    return sigma, theta
+
+
 def _per_layer(value: float | Sequence[float], depth: int, what: str) -> list[float]:
     if isinstance(value, (int, float)):
         return [float(value)] * (depth + 1)
@@ -136,7 +205,7 @@ def nt_constants(
 
 
 def _kernels(
-    x1: ArrayLike, x2: ArrayLike | None, depth: int, phi: str | Elementwise | Nonlinearity,
+    x1: ArrayLike, x2: ArrayLike | None, depth: int, phi: str | Elementwise | Activation,
     weight_std: float | Sequence[float], bias_std: float | Sequence[float], need_ntk: bool,
 ) -> tuple[Tensor, Tensor | None]:
     a = as_inputs(x1)
@@ -144,11 +213,11 @@ def _kernels(
     if b is not None and b.shape[1] != a.shape[1]:
         raise InfwidthError(f"x1 has input dimension {a.shape[1]} but x2 has {b.shape[1]}; they must match.")
     consts = nt_constants(depth, a.shape[1], weight_std, bias_std)
-    return kernel_recursion(a, b, resolve(phi), consts, need_ntk)
+    return kernel_recursion(a, b, activation(phi), consts, need_ntk)
 
 
 def nngp(
-    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Nonlinearity = "relu",
+    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Activation = "relu",
     weight_std: float | Sequence[float] = 1.0, bias_std: float | Sequence[float] = 0.0,
 ) -> Tensor:
     """NNGP kernel (output covariance at initialization) of a ``depth``-hidden-layer MLP.
@@ -161,7 +230,7 @@ def nngp(
 
 
 def ntk(
-    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Nonlinearity = "relu",
+    x1: ArrayLike, x2: ArrayLike | None = None, depth: int = 1, phi: str | Elementwise | Activation = "relu",
     weight_std: float | Sequence[float] = 1.0, bias_std: float | Sequence[float] = 0.0,
 ) -> Tensor:
     """Neural tangent kernel of a ``depth``-hidden-layer MLP (arguments and output as in :func:`nngp`)."""

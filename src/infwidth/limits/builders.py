@@ -1,28 +1,29 @@
-"""Builders: SGD on an MLP written as a Tensor Program (TP4 Algorithm 1, step 1).
+"""Builders: SGD on an :class:`~infwidth.arch.MLPSpec` written as a Tensor Program (TP4 Algorithm 1, step 1).
 
-Network (same conventions as ``infwidth.nn.AbcMLP``): ``h^1 = W^1 xi``, ``x^l = phi(h^l)``,
-``h^l = W^l x^{l-1}`` (2 <= l <= L), ``f = W^{L+1} x^L``; ``W^l = alpha_l n^{-a_l} w^l`` with
-``w^l ~ N(0, sigma_l^2 n^{-2 b_l})``, defaults ``alpha = 1``, ``sigma = (1/sqrt(d), 1, ..., 1)``;
-SGD on ``w`` with learning rate ``eta n^{-c}``; loss ``1/2 |f - y|^2`` ("mse") or
-``log(1 + exp(-y f))`` ("logistic", y = +-1), averaged over the batch.
+``tensor_program(spec, param, routine)`` writes the training routine (minibatch SGD, mse / logistic / softmax
+cross-entropy) on the network of :mod:`infwidth.arch.spec` (biases, residual blocks, decoupled backprop,
+any d_in and d_out) as a program whose finite-width run *is* ``AbcMLP(spec, param, n)`` trained by the
+same routine, and whose limit is the network's infinite-width limit (Master Theorem 7.4).
 
-In muP (a = (-1/2, 0, ..., 0, 1/2), b = 1/2, c = 0) the program's vectors are the n-scaled
-quantities of TP4 Section 6: columns of ``W^1`` (Z ~ N(0, alpha_1^2 sigma_1^2)), rows of
-``n W^{L+1}``, ``h^l, x^l`` and the scaled gradients ``dx^l = n dL/dx^l``, ``dh^l = n dL/dh^l``
-(we weight the backward pass by the loss derivative chi, so ``dh`` here is chi times the paper's).
-Updates are kept implicitly (Eqs. (22), (24)):
+In muP (a = (-1/2, 0, ..., 0, 1/2), b = 1/2, c = 0) the program's vectors are the n-scaled quantities of
+TP4 Section 6: ``G_k = W^1_0 q_k`` for an orthonormal basis q_k of the inputs' span (Z ~ N(0, alpha_1^2
+sigma_1^2)), rows of ``n W^{L+1}``, ``h^l, x^l`` and the scaled gradients ``dx^l = n dL/dx^l``,
+``dh^l = n dL/dh^l`` (weighted by chi = dLoss/df, so ``dh`` is chi times the paper's). Updates are kept
+implicitly (Eqs. (22), (24)); ``s`` runs over the examples of earlier steps:
 
-* ``W^1_t xi = W^1_0 xi - eta alpha_1^2 sum_s (xi_s . xi) dh^1_s``
-* ``W^l_t x = W^l_0 x - eta alpha_l^2 sum_s dh^l_s (x^{l-1}_s . x / n)``  (a Moment per term)
-* ``n W^{L+1}_t = n W^{L+1}_0 - eta alpha_{L+1}^2 sum_s chi_s x^L_s``
-* backward ``dx^{l-1} = W^l_0^T dh^l - eta alpha_l^2 sum_s x^{l-1}_s (dh^l_s . dh^l / n)``;
-  with decoupled backprop (Section 6.2, Eq. (20)) ``W^l_0^T`` is replaced by an independent copy.
+* ``W^1_t xi = W^1_0 xi - eta alpha_1^2 sum_s (xi_s . xi) dh^1_s``; the hidden biases add
+  ``b^l_t = -eta alpha_1^2 sum_s dh^l_s`` (weights on a constant input 1);
+* ``W^l_t x = W^l_0 x - eta alpha_l^2 sum_s dh^l_s (x^{l-1}_s . x / n)``  (a Moment per term);
+* ``n W^{L+1}_t = n W^{L+1}_0 - eta alpha_{L+1}^2 sum_s chi_s x^L_s``; ``b^{L+1}_t = -eta sum_s chi_s``;
+* backward ``dx^{l-1} = [dx^l] + W^l_0^T dh^l - eta alpha_l^2 sum_s x^{l-1}_s (dh^l_s . dh^l / n)``
+  (the bracket for residual blocks); decoupled backprop (Section 6.2, Eq. (20)) replaces ``W^l_0^T`` by an
+  independent copy.
 
-Other abc-parametrizations in the feature-learning regime: a layer whose update exponent
-``2 a_l + c`` exceeds muP's is not maximally updated and stays at initialization in the limit
-(Section 6.4); a layer whose initialization exponent ``a_l + b_l`` exceeds muP's starts at 0 in the
-limit. Kernel-regime parametrizations raise :class:`KernelRegimeError` (their limit is kernel
-gradient descent, see ``infwidth.kernels``).
+Other feature-learning abc-parametrizations: a layer whose update exponent ``2 a_l + c`` exceeds muP's
+is not maximally updated and stays at initialization in the limit (Section 6.4); a layer whose
+initialization exponent ``a_l + b_l`` exceeds muP's starts at 0 in the limit. Hidden biases move iff
+layer 1's weights do; the readout bias (multiplier 1) moves iff c = 0. Kernel-regime parametrizations
+raise :class:`KernelRegimeError` (their limit is kernel gradient descent, :mod:`infwidth.kernels`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from infwidth.arch import Activation, MLPSpec, Routine
 from infwidth.errors import InfwidthError
-from infwidth.limits.program import LinComb, Program, Scalar, Vec
+from infwidth.limits.program import LinComb, Matrix, Program, Scalar, Vec
 from infwidth.parametrization import AbcParametrization, classify, mup
 
 
@@ -44,77 +46,13 @@ class KernelRegimeError(InfwidthError):
 
 
 @dataclass(frozen=True)
-class Activation:
-    """A coordinatewise nonlinearity with its derivative.
-
-    ``kind`` is "linear", "polynomial" or "general" (which exact backend can run it). ``fn`` and
-    ``d`` use only arithmetic operators when the kind is linear/polynomial, so they also run on the
-    exact backends' symbolic Gaussian polynomials.
-    """
-
-    name: str
-    fn: Callable[[Any], Any]
-    d: Callable[[Any], Any]
-    kind: str
-
-    def __call__(self, x: Any) -> Any:
-        return self.fn(x)
-
-
-def _tanh_d(x: Any) -> Any:
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _gelu(x: Any) -> Any:
-    from scipy.special import erf
-
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
-
-
-def _gelu_d(x: Any) -> Any:
-    from scipy.special import erf
-
-    return 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation("identity", lambda x: x, lambda x: 1.0, "linear"),
-    "square": Activation("square", lambda x: x * x, lambda x: 2.0 * x, "polynomial"),
-    "tanh": Activation("tanh", np.tanh, _tanh_d, "general"),
-    "relu": Activation("relu", lambda x: np.maximum(x, 0.0), lambda x: (x > 0) * 1.0, "general"),
-    "gelu": Activation("gelu", _gelu, _gelu_d, "general"),
-}
-_ALIASES = {"id": "identity", "linear": "identity", "x": "identity", "x^2": "square", "quadratic": "square"}
-
-
-def activation(phi: str | Activation | Callable[[Any], Any]) -> Activation:
-    """Look up an activation by name (identity/linear/x, square/quadratic/x^2, tanh, relu, gelu).
-
-    An :class:`Activation` is returned as is; any other callable (numpy-vectorized) becomes a
-    "general" activation whose derivative is a central finite difference (step 1e-5, float64).
-    """
-    if isinstance(phi, Activation):
-        return phi
-    if callable(phi):
-        fn = phi
-
-        def d(x: Any) -> Any:
-            return (fn(x + 1e-5) - fn(x - 1e-5)) / 2e-5
-
-        return Activation(getattr(phi, "__name__", "custom"), fn, d, "general")
-    key = _ALIASES.get(phi.strip().lower(), phi.strip().lower())
-    if key not in ACTIVATIONS:
-        raise InfwidthError(f"unknown activation {phi!r}; choose one of: {', '.join(ACTIVATIONS)} "
-                            "(or pass an infwidth.limits.Activation).")
-    return ACTIVATIONS[key]
-
-
-@dataclass(frozen=True)
 class LayerRoles:
-    """Per layer l = 1..L+1: does its initialization survive, is it (maximally) updated in the limit."""
+    """Per layer l = 1..L+1: does its initialization survive, is it (maximally) updated in the limit;
+    and does the readout bias move (c = 0)."""
 
     init_active: tuple[bool, ...]
     update_active: tuple[bool, ...]
+    readout_bias_active: bool = True
 
 
 def layer_roles(param: AbcParametrization) -> LayerRoles:
@@ -135,18 +73,103 @@ def layer_roles(param: AbcParametrization) -> LayerRoles:
         raise InfwidthError(f"parametrization {param.describe()} has a trivial limit (the function does not move); "
                             "pick a nontrivial one, e.g. mup.")
     ref = mup(L)
-    init_ref = [ra + rb for ra, rb in zip(ref.a, ref.b)]
-    upd_ref = [2 * ra + ref.c for ra in ref.a]
     init_active, update_active = [], []
     for l in range(L + 1):
         ab: Fraction = param.a[l] + param.b[l]
         ac: Fraction = 2 * param.a[l] + param.c
-        if ab < init_ref[l] or ac < upd_ref[l]:
+        ab_ref, ac_ref = ref.a[l] + ref.b[l], 2 * ref.a[l] + ref.c
+        if ab < ab_ref or ac < ac_ref:
             raise InfwidthError(f"layer {l + 1} of {param.describe()} is scaled larger than in muP; the builders only "
                                 "handle feature-learning parametrizations whose layers are at most muP-sized.")
-        init_active.append(ab == init_ref[l])
-        update_active.append(ac == upd_ref[l])
-    return LayerRoles(tuple(init_active), tuple(update_active))
+        init_active.append(ab == ab_ref)
+        update_active.append(ac == ac_ref)
+    return LayerRoles(tuple(init_active), tuple(update_active), param.c == 0)
+
+
+# -- named terms of the SGD history (what each update adds to the weights) ---------------------------
+@dataclass(frozen=True)
+class InputUpdate:
+    """One example's term of ``W^1_t - W^1_0`` (and of the hidden bias b^1_t): ``-eta alpha_1^2 dh^1_s xi_s^T``."""
+
+    dh: Vec
+    xi: np.ndarray
+
+
+@dataclass(frozen=True)
+class HiddenUpdate:
+    """One example's term of ``W^l_t - W^l_0`` (2 <= l <= L): ``-eta alpha_l^2 dh^l_s x^{l-1}_s^T / n``."""
+
+    dh: Vec
+    x_prev: Vec
+
+
+@dataclass(frozen=True)
+class ReadoutUpdate:
+    """One example's term of ``n W^{L+1}_t - n W^{L+1}_0``: ``-eta alpha_{L+1}^2 chi_s x^L_s^T``."""
+
+    chi: tuple[Scalar, ...]
+    x_last: Vec
+
+
+@dataclass
+class History:
+    """Every update so far, per weight: the implicit form of the trained weights (Eq. (22)).
+
+    ``hidden_bias[l]``: the dh^l_s of the terms ``-eta alpha_1^2 dh^l_s`` of b^l_t (l >= 2; layer 1's bias is
+    folded into ``first``); ``readout_bias``: the chi_s of the terms ``-eta chi_s`` of b^{L+1}_t.
+    """
+
+    first: list[InputUpdate] = field(default_factory=list)
+    hidden: dict[int, list[HiddenUpdate]] = field(default_factory=dict)
+    hidden_bias: dict[int, list[Vec]] = field(default_factory=dict)
+    readout: list[ReadoutUpdate] = field(default_factory=list)
+    readout_bias: list[tuple[Scalar, ...]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One forward pass: preactivations h^1..h^L, activations x^1..x^L, outputs f_1..f_{d_out}."""
+
+    h: list[Vec]
+    x: list[Vec]
+    f: list[Scalar]
+
+
+@dataclass(frozen=True)
+class InputBasis:
+    """``W^1_0 xi = sum_k (q_k . xi) G_k``, ``G_k = W^1_0 q_k`` iid N(0, alpha_1^2 sigma_1^2) coordinates.
+
+    ``q`` (r, d_in) is an orthonormal basis of the span of every input the routine uses (the identity when
+    they span R^d), so r = rank <= min(#inputs, d_in) first-layer vectors carry the whole input layer.
+    """
+
+    q: np.ndarray
+    vectors: tuple[Vec, ...]
+
+
+class _Sum:
+    """``sum_i const_i * prod(scalars_i) * vec_i`` (+ scalar-only terms), collected into one LinComb."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.vecs: list[Vec] = []
+        self.scalars: list[Scalar] = []
+        self.terms: list[tuple[int | None, list[int], float]] = []
+
+    def add(self, const: float, vec: Vec | None = None, scalars: Sequence[Scalar] = ()) -> None:
+        pos = None
+        if vec is not None:
+            self.vecs.append(vec)
+            pos = len(self.vecs) - 1
+        first = len(self.scalars)
+        self.scalars.extend(scalars)
+        self.terms.append((pos, list(range(first, len(self.scalars))), float(const)))
+
+    def vector(self, prog: Program, name: str) -> Vec:
+        return prog.nonlin(LinComb(len(self.vecs), self.terms, self.label), self.vecs, self.scalars, name=name)
+
+    def scalar(self, prog: Program, name: str) -> Scalar:
+        return prog.moment(LinComb(0, self.terms, self.label), [], self.scalars, name=name)
 
 
 def _mul(a: Any, b: Any) -> Any:
@@ -156,27 +179,288 @@ def _mul(a: Any, b: Any) -> Any:
 _mul.label = "mul"  # type: ignore[attr-defined]
 
 
+class _BackpropGate:
+    """``dh = dx * phi'(h)``."""
+
+    def __init__(self, phi: Activation) -> None:
+        self.dphi = phi.numpy_derivative
+        self.label = "dx*phi'(h)"
+
+    def __call__(self, dx: Any, h: Any) -> Any:
+        return dx * self.dphi(h)
+
+
+class _ResidualBlock:
+    """``x^l = x^{l-1} + phi(h^l)``."""
+
+    def __init__(self, phi: Activation) -> None:
+        self.phi = phi.numpy
+        self.label = f"x+{phi.name}(h)"
+
+    def __call__(self, x: Any, h: Any) -> Any:
+        return x + self.phi(h)
+
+
+class _LossTerm:
+    """One example's share of the batch loss, or chi_k = dLoss/df_k, as a function of its logits f_1..f_d."""
+
+    def __init__(self, loss: str, y: Any, batch: int, k: int | None = None) -> None:
+        self.loss, self.y, self.batch, self.k = loss, y, batch, k
+        self.label = f"{loss}/{batch}" if k is None else f"d{loss}/df{k}/{batch}"
+
+    def __call__(self, *f: Any) -> Any:
+        loss, y, B, k = self.loss, self.y, self.batch, self.k
+        if loss == "mse":
+            if k is None:
+                return sum(0.5 * (fj - float(yj)) ** 2 for fj, yj in zip(f, y)) / B
+            return (f[k] - float(y[k])) / B
+        if loss == "logistic":
+            yy = float(y[0])
+            return np.logaddexp(0.0, -yy * f[0]) / B if k is None else -yy / (1.0 + np.exp(yy * f[0])) / B
+        m = f[0]
+        for fj in f[1:]:
+            m = np.maximum(m, fj)
+        z = sum(np.exp(fj - m) for fj in f)
+        if k is None:  # softmax cross-entropy: logsumexp(f) - f_y
+            return (m + np.log(z) - f[int(y)]) / B
+        return (np.exp(f[k] - m) / z - (1.0 if k == int(y) else 0.0)) / B
+
+
 @dataclass
 class MLPProgram:
     """A built SGD program and the names of its outputs.
 
-    ``f_names[t][b][k]`` the logit on training input (t, b) before update t; ``loss_names[t]`` the
-    batch loss at step t; ``eval_names[t][e][k]`` the logit on evaluation input e after t updates
-    (t = 0..T).
+    ``f_names[t][b][k]``: logit k on example b of step t, before update t; ``loss_names[t]``: the batch loss
+    at step t; ``eval_names[j][e][k]``: logit k on eval input e after ``eval_steps[j]`` updates.
     """
 
     program: Program
     f_names: list[list[list[str]]]
     loss_names: list[str]
     eval_names: list[list[list[str]]] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    spec: MLPSpec | None = None
+    routine: Routine | None = None
+    basis: InputBasis | None = None
 
     def collect(self, values: dict[str, float]) -> dict[str, np.ndarray]:
-        """Arrays ``f`` (T, B, d_o), ``loss`` (T,), ``f_eval`` (T+1, E, d_o) from a name->value map."""
+        """Arrays ``f`` (T, B, d_out), ``loss`` (T,), ``f_eval`` (len(eval_steps), E, d_out) from a name->value map."""
         out = {"f": np.array([[[values[k] for k in b] for b in t] for t in self.f_names]),
                "loss": np.array([values[k] for k in self.loss_names])}
         if self.eval_names and self.eval_names[0]:
             out["f_eval"] = np.array([[[values[k] for k in e] for e in t] for t in self.eval_names])
         return out
+
+    def init_from(self, net: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(initial vectors, matrices) for ``run_finite`` that reproduce the untrained ``AbcMLP`` ``net`` exactly.
+
+        Only the muP class (every layer active, Eq. (5)-equivalent to muP) has a finite-width program equal to
+        the network; then ``run_finite(program, n, init=..., matrices=...)`` trains the same weights.
+        """
+        assert self.spec is not None and self.basis is not None
+        L = self.spec.depth
+        W1 = net.effective_weight(1).double().cpu().numpy()
+        init = {v.name: W1 @ q for q, v in zip(self.basis.q, self.basis.vectors)}
+        WL = net.effective_weight(L + 1).double().cpu().numpy()
+        init.update({f"nV{k}": net.width * WL[k] for k in range(self.spec.d_out)})
+        mats = {f"W{l}": net.effective_weight(l).double().cpu().numpy() for l in range(2, L + 1)}
+        if self.spec.decoupled_backprop:  # AbcMLP backpropagates through W~^T; the program applies Wtilde
+            mats.update({f"Wtilde{l}": net.decoupled_copy(l).double().cpu().numpy().T for l in range(2, L + 1)})
+        return init, mats
+
+
+def _input_basis(prog: Program, inputs: np.ndarray, var: float) -> tuple[np.ndarray, list[Vec]]:
+    """Orthonormal rows q spanning the inputs (the identity when they span R^d) and their vectors G = W^1_0 q."""
+    d = inputs.shape[1]
+    _, s, vt = np.linalg.svd(inputs, full_matrices=False)
+    rank = int(np.sum(s > 1e-12 * max(inputs.shape) * (s[0] if s.size else 0.0)))
+    if rank == d:
+        q, names = np.eye(d), [f"U{j}" for j in range(d)]
+    else:
+        q, names = vt[:rank], [f"W1q{k}" for k in range(rank)]
+    return q, prog.init_vectors(names, np.eye(len(names)) * var) if names else []
+
+
+class _Builder:
+    """Writes the program step by step (one method per part of SGD)."""
+
+    def __init__(self, spec: MLPSpec, roles: LayerRoles, routine: Routine) -> None:
+        L = spec.depth
+        self.spec, self.roles, self.routine, self.L = spec, roles, routine, L
+        self.al = np.asarray(spec.alphas)
+        sg = np.asarray(spec.sigmas)
+        self.lr = float(routine.lr)
+        self.prog = Program(f"sgd_mlp({spec.describe()}, {routine.loss}, T={routine.n_steps}, "
+                            f"batch={routine.batch_size})")
+        every = routine.inputs if routine.eval_inputs is None else np.vstack([routine.inputs, routine.eval_inputs])
+        q, vecs = _input_basis(self.prog, every, float((self.al[0] * sg[0]) ** 2)) if roles.init_active[0] \
+            else (np.zeros((0, spec.d_in)), [])
+        self.basis = InputBasis(q, tuple(vecs))
+        self.V = self.prog.init_vectors([f"nV{k}" for k in range(spec.d_out)],
+                                        np.eye(spec.d_out) * (self.al[L] * sg[L]) ** 2)
+        self.W: dict[int, Matrix] = {l: self.prog.matrix(f"W{l}", float((self.al[l - 1] * sg[l - 1]) ** 2))
+                                     for l in range(2, L + 1)}
+        self.W_back = {l: self.prog.matrix(f"Wtilde{l}", m.sigma2) for l, m in self.W.items()} \
+            if spec.decoupled_backprop else self.W
+        self.hist = History(hidden={l: [] for l in self.W}, hidden_bias={l: [] for l in self.W})
+
+    # -- forward ----------------------------------------------------------------------------------
+    def forward(self, xi: np.ndarray, tag: str) -> Forward:
+        """h^l, x^l and f on input xi with the weights of the current history."""
+        spec, prog, hist, al, lr = self.spec, self.prog, self.hist, self.al, self.lr
+        s = _Sum("h1")
+        for c, G in zip(self.basis.q @ xi, self.basis.vectors):
+            if c != 0.0:
+                s.add(float(c), G)
+        for u in hist.first:
+            s.add(-lr * al[0] ** 2 * (float(u.xi @ xi) + (1.0 if spec.bias else 0.0)), u.dh)
+        hs = [s.vector(prog, f"h1_{tag}")]
+        xs = [prog.nonlin(spec.activation, [hs[0]], name=f"x1_{tag}")]
+        for l in range(2, self.L + 1):
+            s = _Sum(f"h{l}")
+            if self.roles.init_active[l - 1]:
+                s.add(1.0, prog.matmul(self.W[l], xs[-1], name=f"W{l}x{l - 1}_{tag}"))
+            for hu in hist.hidden[l]:
+                s.add(-lr * al[l - 1] ** 2, hu.dh,
+                      [prog.moment(_mul, [hu.x_prev, xs[-1]], name=f"<{hu.x_prev.name},{xs[-1].name}>")])
+            for dh in hist.hidden_bias[l]:
+                s.add(-lr * al[0] ** 2, dh)
+            hs.append(s.vector(prog, f"h{l}_{tag}"))
+            block: Any = _ResidualBlock(spec.activation) if spec.residual else spec.activation
+            args = [xs[-1], hs[-1]] if spec.residual else [hs[-1]]
+            xs.append(prog.nonlin(block, args, name=f"x{l}_{tag}"))
+        return Forward(hs, xs, self._readout(xs[-1], tag))
+
+    def _readout(self, xL: Vec, tag: str) -> list[Scalar]:
+        """f_k = <nV_k,t, x^L> (+ b^{L+1}_k,t)."""
+        prog, hist = self.prog, self.hist
+        overlaps = [prog.moment(_mul, [u.x_last, xL], name=f"<{u.x_last.name},{xL.name}>") for u in hist.readout]
+        fs = []
+        for k in range(self.spec.d_out):
+            s = _Sum("f")
+            if self.roles.init_active[self.L]:
+                s.add(1.0, None, [prog.moment(_mul, [self.V[k], xL], name=f"<nV{k},{xL.name}>")])
+            for u, m in zip(hist.readout, overlaps):
+                s.add(-self.lr * self.al[self.L] ** 2, None, [u.chi[k], m])
+            for chi in hist.readout_bias:
+                s.add(-self.lr, None, [chi[k]])
+            fs.append(s.scalar(prog, f"f{k}_{tag}"))
+        return fs
+
+    # -- loss and backward --------------------------------------------------------------------------
+    def loss_terms(self, fw: Forward, example: int, tag: str) -> tuple[list[Scalar], Scalar]:
+        """(chi_k = dLoss/df_k for k < d_out, this example's share of the batch loss)."""
+        r, B = self.routine, int(self.routine.batch_size)
+        y = r.targets[example]
+        chis = [self.prog.moment(_LossTerm(r.loss, y, B, k), [], fw.f, name=f"chi{k}_{tag}")
+                for k in range(self.spec.d_out)]
+        return chis, self.prog.moment(_LossTerm(r.loss, y, B), [], fw.f, name=f"lossb_{tag}")
+
+    def backward(self, fw: Forward, chis: list[Scalar], tag: str) -> dict[int, Vec]:
+        """dh^l = n dLoss/dh^l for l = L..1 (chi-weighted), through the current weights."""
+        prog, hist, al, lr, L = self.prog, self.hist, self.al, self.lr, self.L
+        s = _Sum(f"dx{L}")  # dx^L = sum_k chi_k n W^{L+1}_{k,t}
+        for k, chi in enumerate(chis):
+            if self.roles.init_active[L]:
+                s.add(1.0, self.V[k], [chi])
+            for u in hist.readout:
+                s.add(-lr * al[L] ** 2, u.x_last, [chi, u.chi[k]])
+        dx = s.vector(prog, f"dx{L}_{tag}")
+        dhs: dict[int, Vec] = {}
+        for l in range(L, 0, -1):
+            dhs[l] = prog.nonlin(_BackpropGate(self.spec.activation), [dx, fw.h[l - 1]], name=f"dh{l}_{tag}")
+            if l == 1:
+                break
+            s = _Sum(f"dx{l - 1}")
+            if self.spec.residual:
+                s.add(1.0, dx)
+            if self.roles.init_active[l - 1]:
+                s.add(1.0, prog.matmul(self.W_back[l], dhs[l], transpose=not self.spec.decoupled_backprop,
+                                       name=f"W{l}Tdh{l}_{tag}"))
+            for hu in hist.hidden[l]:
+                s.add(-lr * al[l - 1] ** 2, hu.x_prev,
+                      [prog.moment(_mul, [hu.dh, dhs[l]], name=f"<{hu.dh.name},{dhs[l].name}>")])
+            dx = s.vector(prog, f"dx{l - 1}_{tag}")
+        return dhs
+
+    def record(self, xi: np.ndarray, fw: Forward, dhs: dict[int, Vec], chis: list[Scalar]) -> None:
+        """Append one example's SGD update (Eq. (22)) to the history; frozen layers are skipped."""
+        roles, hist, L = self.roles, self.hist, self.L
+        if roles.update_active[0]:
+            hist.first.append(InputUpdate(dhs[1], xi))
+        for l in range(2, L + 1):
+            if roles.update_active[l - 1]:
+                hist.hidden[l].append(HiddenUpdate(dhs[l], fw.x[l - 2]))
+            if self.spec.bias and roles.update_active[0]:
+                hist.hidden_bias[l].append(dhs[l])
+        if roles.update_active[L]:
+            hist.readout.append(ReadoutUpdate(tuple(chis), fw.x[-1]))
+        if self.spec.bias and roles.readout_bias_active:
+            hist.readout_bias.append(tuple(chis))
+
+    def step(self, t: int, batch: np.ndarray) -> tuple[list[list[str]], str]:
+        """One SGD step on the examples ``batch``: (logit names per example, batch-loss name)."""
+        X = self.routine.inputs
+        done, f_names, losses = [], [], []
+        for b, i in enumerate(batch):
+            tag = f"t{t}b{b}"
+            fw = self.forward(X[i], tag)
+            chis, loss_b = self.loss_terms(fw, int(i), tag)
+            done.append((X[i], fw, self.backward(fw, chis, tag), chis))
+            f_names.append([f.name for f in fw.f])
+            losses.append(loss_b)
+        total = _Sum("sum")
+        for loss_b in losses:
+            total.add(1.0, None, [loss_b])
+        loss_name = total.scalar(self.prog, f"loss_t{t}").name
+        for xi, fw, dhs, chis in done:  # the updates use the gradients at the weights before the step
+            self.record(xi, fw, dhs, chis)
+        return f_names, loss_name
+
+    def evaluate(self, t: int) -> list[list[str]]:
+        """Logit names on every eval input with the current weights."""
+        E = self.routine.eval_inputs
+        assert E is not None
+        return [[f.name for f in self.forward(E[e], f"t{t}e{e}").f] for e in range(E.shape[0])]
+
+
+def tensor_program(spec: MLPSpec, param: AbcParametrization, routine: Routine) -> MLPProgram:
+    """The Tensor Program of ``routine`` (minibatch SGD) on ``AbcMLP(spec, param, n)``.
+
+    Raises InfwidthError if the spec, parametrization and routine do not fit together, KernelRegimeError
+    in the kernel regime (use :func:`infwidth.kernels.kernel` / ``infwidth.limits.limit_of``).
+    """
+    spec.check(param)
+    routine.check(spec)
+    roles = layer_roles(param)
+    if spec.bias and param.c < 0:
+        raise InfwidthError("with c < 0 the readout bias update blows up; use bias=False or a parametrization "
+                            "with c >= 0.")
+    bld = _Builder(spec, roles, routine)
+    eval_steps = routine.eval_steps()
+    f_names: list[list[list[str]]] = []
+    loss_names: list[str] = []
+    eval_names: list[list[list[str]]] = []
+    for t, batch in enumerate(routine.batches()):
+        if t in eval_steps:
+            eval_names.append(bld.evaluate(t))
+        names, loss_name = bld.step(t, batch)
+        f_names.append(names)
+        loss_names.append(loss_name)
+    if routine.n_steps in eval_steps:
+        eval_names.append(bld.evaluate(routine.n_steps))
+    scalars = {s.name: s for s in _moments(bld.prog)}
+    for t, fb in enumerate(f_names):
+        for b, fk in enumerate(fb):
+            for k, nm in enumerate(fk):
+                bld.prog.output(f"f[{t},{b},{k}]", scalars[nm])
+    return MLPProgram(bld.prog, f_names, loss_names, eval_names, eval_steps, spec, routine, bld.basis)
+
+
+def _moments(prog: Program) -> list[Scalar]:
+    from infwidth.limits.program import Moment
+
+    return [ins.out for ins in prog.instructions if isinstance(ins, Moment)]
 
 
 def _as_batches(xs: Any, d: int, name: str) -> np.ndarray:
@@ -191,205 +475,24 @@ def _as_batches(xs: Any, d: int, name: str) -> np.ndarray:
 
 
 def mlp_sgd_program(depth: int, phi: str | Activation | Callable[[Any], Any], xs: Any, ys: Any, lr: float = 1.0,
-                    loss: str = "mse",
-                    d_in: int = 1, d_out: int = 1, decoupled: bool = False, eval_xs: Any = None,
+                    loss: str = "mse", d_in: int = 1, d_out: int = 1, decoupled: bool = False, eval_xs: Any = None,
                     param: AbcParametrization | None = None, alphas: Sequence[float] | None = None,
                     sigmas: Sequence[float] | None = None) -> MLPProgram:
-    """Write T steps of SGD on an L-hidden-layer MLP as a Tensor Program.
+    """The sequence form of :func:`tensor_program`: T steps on the given examples, in order.
 
     ``xs``: (T, d_in) or (T, batch, d_in) training inputs; ``ys``: (T, d_out) or (T, batch, d_out)
-    targets; ``eval_xs``: (E, d_in) held-out inputs evaluated after every step. Returns the
-    program and the names of its output scalars (see :class:`MLPProgram`).
+    targets (class indices for xent); ``eval_xs``: (E, d_in) inputs evaluated after every step;
+    ``param`` defaults to mup(depth) and must have that depth.
     """
-    L = int(depth)
-    if L < 1:
-        raise InfwidthError(f"depth must be >= 1 hidden layer, got {depth}.")
-    act = activation(phi)
+    spec = MLPSpec(int(depth), d_in=d_in, d_out=d_out, phi=phi, alphas=tuple(alphas or ()),
+                   sigmas=tuple(sigmas or ()), decoupled_backprop=decoupled)
     X = _as_batches(xs, d_in, "xs")
-    Y = _as_batches(ys, d_out, "ys")
+    Y = _as_batches(ys, 1 if loss == "xent" else d_out, "ys")
     if X.shape[:2] != Y.shape[:2]:
         raise InfwidthError(f"xs and ys must have the same number of steps and batch size, got {X.shape[:2]} "
                             f"and {Y.shape[:2]}.")
-    if loss not in ("mse", "logistic"):
-        raise InfwidthError(f"unknown loss {loss!r}; choose mse or logistic.")
-    if loss == "logistic" and d_out != 1:
-        raise InfwidthError("the logistic loss needs output dimension 1.")
-    E = np.zeros((0, d_in)) if eval_xs is None else np.asarray(eval_xs, dtype=np.float64).reshape(-1, d_in)
-    roles = layer_roles(param if param is not None else mup(L))
-    al = np.ones(L + 1) if alphas is None else np.asarray(alphas, dtype=np.float64)
-    sg = np.array([1 / np.sqrt(d_in)] + [1.0] * L) if sigmas is None else np.asarray(sigmas, dtype=np.float64)
-    if al.shape != (L + 1,) or sg.shape != (L + 1,):
-        raise InfwidthError(f"alphas and sigmas need {L + 1} entries (one per layer).")
-    T, Bsz = X.shape[:2]
-    prog = Program(f"sgd_mlp(L={L}, phi={act.name}, {'decoupled' if decoupled else 'normal'}, T={T}, batch={Bsz})")
-    U = prog.init_vectors([f"U{j}" for j in range(d_in)], np.eye(d_in) * (al[0] * sg[0]) ** 2)
-    V = prog.init_vectors([f"nV{k}" for k in range(d_out)], np.eye(d_out) * (al[L] * sg[L]) ** 2)
-    Wm = {l: prog.matrix(f"W{l}", float((al[l - 1] * sg[l - 1]) ** 2)) for l in range(2, L + 1)}
-    Wb = {l: prog.matrix(f"Wtilde{l}", Wm[l].sigma2) for l in Wm} if decoupled else Wm
-    phi_fn = act.fn
-    dphi = act.d
-    # history per weight: layer 1 -> (dh1_s, xi_s); layer l -> (dh^l_s, x^{l-1}_s); output -> (chi_s, x^L_s)
-    h1_hist: list[tuple[Vec, np.ndarray]] = []
-    mid_hist: dict[int, list[tuple[Vec, Vec]]] = {l: [] for l in Wm}
-    out_hist: list[tuple[list[Scalar], Vec]] = []
-
-    def forward(xi: np.ndarray, tag: str) -> tuple[list[Vec], list[Vec], list[Scalar]]:
-        vecs: list[Vec] = []
-        terms: list[tuple[int | None, list[int], float]] = []
-        if roles.init_active[0]:
-            for j in range(d_in):
-                if xi[j] != 0.0:
-                    terms.append((len(vecs), [], float(xi[j])))
-                    vecs.append(U[j])
-        for dh, xs_ in h1_hist:
-            terms.append((len(vecs), [], -lr * al[0] ** 2 * float(xs_ @ xi)))
-            vecs.append(dh)
-        hs = [prog.nonlin(LinComb(len(vecs), terms, "h1"), vecs, name=f"h1_{tag}")]
-        xs_l = [prog.nonlin(phi_fn, [hs[0]], name=f"x1_{tag}")]
-        for l in range(2, L + 1):
-            vecs, terms, scal = [], [], []
-            if roles.init_active[l - 1]:
-                terms.append((0, [], 1.0))
-                vecs.append(prog.matmul(Wm[l], xs_l[-1], name=f"W{l}x{l - 1}_{tag}"))
-            for dh, xprev in mid_hist[l]:
-                scal.append(prog.moment(_mul, [xprev, xs_l[-1]], name=f"<{xprev.name},{xs_l[-1].name}>"))
-                terms.append((len(vecs), [len(scal) - 1], -lr * al[l - 1] ** 2))
-                vecs.append(dh)
-            hs.append(prog.nonlin(LinComb(len(vecs), terms, f"h{l}"), vecs, scal, name=f"h{l}_{tag}"))
-            xs_l.append(prog.nonlin(phi_fn, [hs[-1]], name=f"x{l}_{tag}"))
-        xL = xs_l[-1]
-        m_hist = [prog.moment(_mul, [xs_, xL], name=f"<{xs_.name},{xL.name}>") for _, xs_ in out_hist]
-        fs = []
-        for k in range(d_out):
-            scal, terms2 = [], []
-            if roles.init_active[L]:
-                scal.append(prog.moment(_mul, [V[k], xL], name=f"<nV{k},{xL.name}>"))
-                terms2.append((None, [0], 1.0))
-            for (chis, _), m in zip(out_hist, m_hist):
-                scal += [chis[k], m]
-                terms2.append((None, [len(scal) - 2, len(scal) - 1], -lr * al[L] ** 2))
-            fs.append(prog.moment(LinComb(0, terms2, "f"), [], scal, name=f"f{k}_{tag}"))
-        return hs, xs_l, fs
-
-    f_names: list[list[list[str]]] = []
-    loss_names: list[str] = []
-    eval_names: list[list[list[str]]] = []
-
-    def evaluate(t: int) -> None:
-        eval_names.append([[f.name for f in forward(E[e], f"t{t}e{e}")[2]] for e in range(E.shape[0])])
-
-    for t in range(T):
-        evaluate(t)
-        step_records = []
-        f_names.append([])
-        chis_b, losses = [], []
-        for b in range(Bsz):
-            hs, xs_l, fs = forward(X[t, b], f"t{t}b{b}")
-            f_names[-1].append([f.name for f in fs])
-            y = Y[t, b]
-            if loss == "mse":
-                chis = [prog.moment(_chi_mse(float(y[k]), Bsz), [], [fs[k]], name=f"chi{k}_t{t}b{b}")
-                        for k in range(d_out)]
-                losses.append(prog.moment(_loss_mse(y, Bsz), [], fs, name=f"lossb_t{t}b{b}"))
-            else:
-                chis = [prog.moment(_chi_logistic(float(y[0]), Bsz), [], [fs[0]], name=f"chi0_t{t}b{b}")]
-                losses.append(prog.moment(_loss_logistic(float(y[0]), Bsz), [], fs, name=f"lossb_t{t}b{b}"))
-            chis_b.append(chis)
-            # backward: dx^L = sum_k chi_k n W^{L+1}_{k,t}
-            vecs: list[Vec] = []
-            terms: list[tuple[int | None, list[int], float]] = []
-            scal: list[Scalar] = []
-            for k in range(d_out):
-                scal.append(chis[k])
-                ck = len(scal) - 1
-                if roles.init_active[L]:
-                    terms.append((len(vecs), [ck], 1.0))
-                    vecs.append(V[k])
-                for chis_s, xL_s in out_hist:
-                    scal.append(chis_s[k])
-                    terms.append((len(vecs), [ck, len(scal) - 1], -lr * al[L] ** 2))
-                    vecs.append(xL_s)
-            dx = prog.nonlin(LinComb(len(vecs), terms, f"dx{L}"), vecs, scal, name=f"dx{L}_t{t}b{b}")
-            dhs: dict[int, Vec] = {}
-            for l in range(L, 0, -1):
-                dhs[l] = prog.nonlin(_backprop_gate(dphi), [dx, hs[l - 1]], name=f"dh{l}_t{t}b{b}")
-                if l == 1:
-                    break
-                vecs, terms, scal = [], [], []
-                if roles.init_active[l - 1]:
-                    terms.append((0, [], 1.0))
-                    vecs.append(prog.matmul(Wb[l], dhs[l], transpose=not decoupled, name=f"W{l}Tdh{l}_t{t}b{b}"))
-                for dh_s, xprev_s in mid_hist[l]:
-                    scal.append(prog.moment(_mul, [dh_s, dhs[l]], name=f"<{dh_s.name},{dhs[l].name}>"))
-                    terms.append((len(vecs), [len(scal) - 1], -lr * al[l - 1] ** 2))
-                    vecs.append(xprev_s)
-                dx = prog.nonlin(LinComb(len(vecs), terms, f"dx{l - 1}"), vecs, scal, name=f"dx{l - 1}_t{t}b{b}")
-            step_records.append((X[t, b], hs, xs_l, dhs, chis))
-        loss_names.append(prog.moment(LinComb(0, [(None, [i], 1.0) for i in range(Bsz)], "sum"), [], losses,
-                                      name=f"loss_t{t}").name)
-        for xi, _hs, xs_l, dhs, chis in step_records:  # SGD updates (Eq. (22)), frozen layers skipped
-            if roles.update_active[0]:
-                h1_hist.append((dhs[1], xi))
-            for l in range(2, L + 1):
-                if roles.update_active[l - 1]:
-                    mid_hist[l].append((dhs[l], xs_l[l - 2]))
-            if roles.update_active[L]:
-                out_hist.append((chis, xs_l[-1]))
-    evaluate(T)
-    for t, fb in enumerate(f_names):
-        for b, fk in enumerate(fb):
-            for k, nm in enumerate(fk):
-                prog.output(f"f[{t},{b},{k}]", _find(prog, nm))
-    return MLPProgram(prog, f_names, loss_names, eval_names)
-
-
-def _find(prog: Program, name: str) -> Scalar:
-    from infwidth.limits.program import Moment
-
-    for ins in prog.instructions:
-        if isinstance(ins, Moment) and ins.out.name == name:
-            return ins.out
-    raise KeyError(name)  # pragma: no cover
-
-
-class _backprop_gate:
-    """``dh = dx * phi'(h)``."""
-
-    def __init__(self, dphi: Callable[[Any], Any]) -> None:
-        self.dphi = dphi
-        self.label = "dx*phi'(h)"
-
-    def __call__(self, dx: Any, h: Any) -> Any:
-        return dx * self.dphi(h)
-
-
-def _chi_mse(y: float, bsz: int) -> Callable[[Any], Any]:
-    def chi(f: Any) -> Any:
-        return (f - y) / bsz
-
-    chi.label = f"(f-({y:g}))/{bsz}"  # type: ignore[attr-defined]
-    return chi
-
-
-def _loss_mse(y: np.ndarray, bsz: int) -> Callable[..., Any]:
-    def loss(*fs: Any) -> Any:
-        return sum(0.5 * (f - float(yk)) ** 2 for f, yk in zip(fs, y)) / bsz
-
-    loss.label = "mse"  # type: ignore[attr-defined]
-    return loss
-
-
-def _chi_logistic(y: float, bsz: int) -> Callable[[Any], Any]:
-    def chi(f: Any) -> Any:
-        return -y / (1.0 + np.exp(y * f)) / bsz
-
-    chi.label = f"logistic'(f, {y:g})/{bsz}"  # type: ignore[attr-defined]
-    return chi
-
-
-def _loss_logistic(y: float, bsz: int) -> Callable[..., Any]:
-    def loss(f: Any) -> Any:
-        return np.logaddexp(0.0, -y * f) / bsz
-
-    loss.label = "logistic"  # type: ignore[attr-defined]
-    return loss
+    T, B = X.shape[:2]
+    routine = Routine(X.reshape(T * B, d_in), Y.reshape(T * B, -1)[:, 0] if loss == "xent" else Y.reshape(T * B, -1),
+                      loss=loss, lr=lr, batch_size=B, steps=T,
+                      eval_inputs=None if eval_xs is None else np.asarray(eval_xs, dtype=np.float64).reshape(-1, d_in))
+    return tensor_program(spec, param if param is not None else mup(spec.depth), routine)

@@ -7,7 +7,7 @@ For a task with support set D = (xs, ys) and query set D' = (xq, yq):
   parameters; second-order: ``grad_theta L_{D'}(f_{theta'(theta)})`` through the inner steps.
 
 ``m`` are per-parameter learning-rate multipliers: the model's ``lr_multipliers()`` (a dict keyed
-by parameter name, as :class:`infwidth.limits.linear_mup.LinearMuP` provides: muP learning rates),
+by parameter name, as :class:`infwidth.limits.linear_network.LinearMuP` provides: muP learning rates),
 else 1. The same multipliers scale the meta-update, and gradient clipping uses the matching norm
 ``sqrt(sum_p m_p |g_p|^2)``: the norm of the gradient in the coordinates where plain SGD is used,
 so a width-n muP network is clipped exactly like its TP4 counterpart and like its limit.

@@ -2,10 +2,10 @@
 
 * :class:`MupLinear1LP` -- the 1-hidden-layer linear muP network, infinite width (``width=None``: the
   width-(d + d_o) network with "diagonal" initialization, TP4 Corollary 6.2 / Section 6.1) or width n
-  (a random projection of it), built on :class:`infwidth.limits.linear_mup.LinearMuP`. TP4's runs
+  (a random projection of it), built on :class:`infwidth.limits.linear_network.LinearMuP`. TP4's runs
   also use a hidden-layer bias multiplied by ``bias_alpha`` and initialized at 0; it is exactly an
   extra constant input coordinate equal to ``bias_alpha`` whose first-layer column starts at 0.
-* :class:`MupMLP1` -- a finite width-n 1-hidden-layer muP MLP with any activation (relu, identity),
+* :class:`MupMLP1` -- a finite width-n 1-hidden-layer muP MLP with any activation of :mod:`infwidth.arch`,
   ``f = (1/n) V phi(U x)`` with U, V entries N(0, sigma_u^2), N(0, sigma_v^2) and muP learning rates
   (multiplier n on both layers, as in LinearMuP; its identity case has the law of LinearMuP(width=n)).
 
@@ -14,12 +14,11 @@ All models take flattened inputs (batch, d) and expose ``lr_multipliers()`` for 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from infwidth import arch
 from infwidth.errors import InfwidthError
-from infwidth.limits.linear_mup import LinearMuP
+from infwidth.limits.linear_network import LinearMuP
 
 
 class MupLinear1LP(LinearMuP):
@@ -29,7 +28,7 @@ class MupLinear1LP(LinearMuP):
     (diagonal scales of the limit's initialization); ``bias_alpha``: hidden-bias multiplier (0: none).
     The readout has no bias. ``seed`` draws the random projection of a finite width. With ``reduce`` (default)
     a width n > d + d_o network is stored exactly in d + d_o hidden coordinates
-    (:func:`infwidth.limits.linear_mup.reduced_projection`), so width 8192 costs what the limit costs.
+    (:func:`infwidth.limits.linear_network.reduced_projection`), so width 8192 costs what the limit costs.
     """
 
     def __init__(self, d_in: int, d_out: int, width: int | None = None, sigma_u: float = 1.0,
@@ -61,11 +60,10 @@ class MupMLP1(torch.nn.Module):
                  sigma_v: float = 1.0, bias_alpha: float = 0.0, seed: int = 0,
                  dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        acts: dict[str, Any] = {"relu": torch.relu, "identity": lambda z: z}
-        if activation not in acts or width < 1:
-            raise InfwidthError(f"MupMLP1 needs activation relu or identity and width >= 1, got {activation}, {width}.")
+        if width < 1:
+            raise InfwidthError(f"MupMLP1 needs width >= 1, got {width}.")
         gen = torch.Generator().manual_seed(seed)
-        self.width, self.phi, self.bias_alpha = width, acts[activation], float(bias_alpha)
+        self.width, self.phi, self.bias_alpha = width, arch.activation(activation).torch, float(bias_alpha)
         self.U = torch.nn.Parameter(sigma_u * torch.randn(width, d_in, generator=gen, dtype=dtype))
         self.V = torch.nn.Parameter(sigma_v * torch.randn(d_out, width, generator=gen, dtype=dtype))
         self.b = torch.nn.Parameter(torch.zeros(width, dtype=dtype)) if bias_alpha != 0 else None

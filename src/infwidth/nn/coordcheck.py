@@ -4,7 +4,7 @@ For each width n and seed, an :class:`AbcMLP` is trained by full-batch SGD (squa
 batch of Gaussian inputs for a few steps; the root-mean-square coordinate size of h^l_0, x^l_0, f_0,
 Delta h^l_t, Delta x^l_t, Delta W^l_t x^{l-1}_t and Delta f_t is recorded. For each quantity the
 slope of log2(size) against log2(n) is fitted by least squares over all (width, seed) points, with a
-95% t-interval, and compared with the exponent of :func:`infwidth.nn.exponents.predicted_exponents`.
+95% t-interval, and compared with the exponent of :func:`infwidth.nn.predicted_sizes.predicted_exponents`.
 A quantity passes when |measured - predicted| <= ``tol`` or the prediction lies in the 95% CI;
 it is "unclear" (counted as not passing) when the CI is wider than +-0.3.
 """
@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from infwidth.arch import Activation, MLPSpec, activation
 from infwidth.errors import InfwidthError
-from infwidth.nn.exponents import Quantity, predicted_exponents
-from infwidth.nn.mlp import AbcMLP, Activation, resolve_activation
+from infwidth.nn.mlp import AbcMLP
+from infwidth.nn.predicted_sizes import Quantity, predicted_exponents
 from infwidth.parametrization import AbcParametrization, classify
 from infwidth.parametrization.rational import fmt
 
@@ -200,7 +201,9 @@ def coord_check(
     net_param = network_param or param
     if net_param.depth != param.depth:
         raise InfwidthError("the network's parametrization must have the same depth as the predicted one.")
-    phi_name, phi_fn = resolve_activation(phi)
+    act = activation(phi)
+    phi_name = act.name
+    spec = MLPSpec(param.depth, d_in=d_in, d_out=d_out, phi=act, decoupled_backprop=decoupled_backprop)
     result = CoordCheckResult(param, net_param, sorted(int(w) for w in widths), seeds, steps, float(eta), tol, phi_name)
     total, done = len(result.widths) * seeds, 0
     for seed in range(seeds):
@@ -208,8 +211,7 @@ def coord_check(
         X = torch.randn(batch, d_in, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
         Y = (torch.randint(0, 2, (batch, d_out), generator=g) * 2 - 1).to(dtype=dtype, device=device)
         for n in result.widths:
-            net = AbcMLP(net_param, n, d_in, d_out, phi=phi_fn, dtype=dtype, device=device,
-                         seed=1000 * seed + n, decoupled_backprop=decoupled_backprop)
+            net = AbcMLP(spec, net_param, n, dtype=dtype, device=device, seed=1000 * seed + n)
             for q, v in _measure_one(net, X, Y, steps, eta).items():
                 result.records.append({"quantity": q.kind, "layer": q.layer, "step": q.step, "label": q.label,
                                        "width": n, "seed": seed, "size": v})

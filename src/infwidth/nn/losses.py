@@ -8,9 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from infwidth.arch.routine import LOSSES
 from infwidth.errors import InfwidthError
-
-LOSSES = ("mse", "logistic", "xent")
 
 
 def _check(f: Tensor, y: Tensor, loss: str) -> None:

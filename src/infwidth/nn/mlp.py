@@ -1,20 +1,21 @@
 """Finite-width MLPs in any abc-parametrization (TP4 Eq. (1), items (a)-(c) and footnote 4).
 
-Layer l = 1..L+1 has effective weights ``W^l = alpha_l n^{-a_l} w^l`` with trainable
-``w^l ~ N(0, sigma_l^2 n^{-2 b_l})`` and is trained by SGD with learning rate ``eta n^{-c}``
-on ``w^l`` (no momentum, no weight decay). ``n`` is the width for *every* layer, including
-the input layer (whose fan-in d is fixed) and the readout layer.
+``AbcMLP(spec, param, width)`` is the PyTorch reading of an :class:`~infwidth.arch.MLPSpec` (its module
+docstring has the network: biases, residual blocks, per-layer constants, decoupled backprop). Layer
+l = 1..L+1 has effective weights ``W^l = alpha_l n^{-a_l} w^l`` with trainable
+``w^l ~ N(0, sigma_l^2 n^{-2 b_l})`` and is trained by SGD with learning rate ``eta n^{-c}`` on ``w^l``
+(no momentum, no weight decay). ``n`` is the width of every hidden layer.
 
-    h^1 = W^1 xi,  x^l = phi(h^l),  h^{l+1} = W^{l+1} x^l,  f = W^{L+1} x^L.
+    h^1 = W^1 xi,  x^1 = phi(h^1),  h^l = W^l x^{l-1},  x^l = phi(h^l) [+ x^{l-1}],  f = W^{L+1} x^L.
 
 With the default constants ``alphas = 1`` and ``sigmas = (1/sqrt(d_in), 1, ..., 1)`` the
 standard parametrization is exactly PyTorch's LeCun fan-in initialization.
 
-Optional biases (off by default) are treated like first-layer weights with a constant input 1:
-the hidden biases of layers 1..L carry the multiplier ``alpha_1 n^{-a_1}``; the readout bias carries
-multiplier 1. All biases start at 0 and are trained with the same learning rate ``eta n^{-c}``.
+Biases (``spec.bias``) are treated like first-layer weights with a constant input 1: the hidden biases of
+layers 1..L carry the multiplier ``alpha_1 n^{-a_1}``; the readout bias carries multiplier 1. All biases
+start at 0 and are trained with the same learning rate ``eta n^{-c}``.
 
-``decoupled_backprop=True`` implements the partially decoupled backpropagation of Section 6.2,
+``spec.decoupled_backprop`` implements the partially decoupled backpropagation of Section 6.2,
 Eq. (20), for every hidden-to-hidden layer l = 2..L: the backward pass uses
 ``W~^l + Delta W^l_t`` (transposed as in Eq. (20)) instead of ``W^l_t``, where ``W~^l`` is an
 independent copy of ``W^l_0`` sampled at construction and ``Delta W^l_t = W^l_t - W^l_0``.
@@ -23,46 +24,17 @@ The forward pass and the weight gradients (outer products, Eq. (21)) are unchang
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from infwidth.arch import MLPSpec
 from infwidth.errors import InfwidthError
 from infwidth.nn.losses import loss_and_grad_scale, loss_value
 from infwidth.parametrization import AbcParametrization
-
-Activation = Callable[[Tensor], Tensor]
-
-
-def _square(x: Tensor) -> Tensor:
-    return x * x
-
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": torch.nn.functional.gelu,
-    "identity": _identity,
-    "linear": _identity,
-    "square": _square,
-}
-
-
-def resolve_activation(phi: str | Activation) -> tuple[str, Activation]:
-    """(name, function) of a nonlinearity given by name (see ``ACTIVATIONS``) or as a callable."""
-    if callable(phi):
-        return getattr(phi, "__name__", "custom"), phi
-    key = phi.strip().lower()
-    if key not in ACTIVATIONS:
-        raise InfwidthError(f"unknown nonlinearity {phi!r}; choose one of {', '.join(ACTIVATIONS)} or pass a callable.")
-    return key, ACTIVATIONS[key]
 
 
 class _DecoupledLinear(torch.autograd.Function):
@@ -86,50 +58,52 @@ class _DecoupledLinear(torch.autograd.Function):
 
 
 class AbcMLP(nn.Module):
-    """An L-hidden-layer MLP of width n in the abc-parametrization ``param``.
+    """The width-n network of ``spec`` in the abc-parametrization ``param`` (module docstring).
 
     Args:
-        param: the abc-parametrization (depth L = ``param.depth``).
+        spec: the architecture (:class:`~infwidth.arch.MLPSpec`); its depth must equal ``param.depth``.
+        param: the abc-parametrization.
         width: n, the width of every hidden layer.
-        d_in, d_out: input and output dimensions (fixed as n grows).
-        phi: nonlinearity name ("relu", "tanh", "gelu", "identity"/"linear", "square") or a callable.
-        bias: add trainable biases (see the module docstring for their scaling).
-        alphas: width-independent multipliers alpha_1..alpha_{L+1} (default all 1).
-        sigmas: width-independent init std constants sigma_1..sigma_{L+1}
-            (default (1/sqrt(d_in), 1, ..., 1)).
-        decoupled_backprop: use the partially decoupled backward pass of Section 6.2.
         dtype, device: of every tensor.
         seed: seeds the initialization (a private generator; global RNG untouched when given).
+
+    The older form ``AbcMLP(param, width, d_in, d_out=1, phi=..., bias=..., alphas=..., sigmas=...,
+    decoupled_backprop=...)`` builds the spec from those arguments.
     """
 
     def __init__(
         self,
-        param: AbcParametrization,
-        width: int,
-        d_in: int,
-        d_out: int = 1,
-        phi: str | Activation = "relu",
-        bias: bool = False,
-        alphas: Sequence[float] | None = None,
-        sigmas: Sequence[float] | None = None,
-        decoupled_backprop: bool = False,
+        spec: MLPSpec | AbcParametrization,
+        param: AbcParametrization | int | None = None,
+        width: int | None = None,
+        *legacy_dims: int,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
         seed: int | None = None,
+        **legacy: Any,
     ) -> None:
         super().__init__()
-        if width < 1 or d_in < 1 or d_out < 1:
-            raise InfwidthError(f"width, d_in and d_out must be >= 1, got {width}, {d_in}, {d_out}.")
+        if isinstance(spec, AbcParametrization):  # AbcMLP(param, width, d_in, d_out, phi=..., ...)
+            pos = [v for v in (param, width, *legacy_dims) if v is not None]
+            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) for v in pos):
+                raise InfwidthError("call AbcMLP(spec, param, width) (or the older AbcMLP(param, width, d_in, ...)).")
+            width, param = int(pos[0]), spec  # type: ignore[arg-type]
+            spec = _legacy_spec(param, [int(v) for v in pos[1:]], legacy)  # type: ignore[arg-type]
+        elif legacy_dims or legacy:
+            raise InfwidthError(f"AbcMLP(spec, param, width) takes the architecture from the spec; unexpected "
+                                f"arguments {list(legacy) or list(legacy_dims)}.")
+        if not isinstance(param, AbcParametrization) or width is None:
+            raise InfwidthError("call AbcMLP(spec, param, width) with an MLPSpec, an AbcParametrization and a width.")
+        spec.check(param)
+        if isinstance(width, bool) or not isinstance(width, (int, numbers.Integral)) or width < 1:
+            raise InfwidthError(f"width must be an integer >= 1, got {width!r}.")
         L = param.depth
-        self.param = param
-        self.width = int(width)
-        self.d_in, self.d_out, self.depth = int(d_in), int(d_out), L
-        self.phi_name, self.phi = resolve_activation(phi)
-        self.alphas = [1.0] * (L + 1) if alphas is None else [float(v) for v in alphas]
-        self.sigmas = [1.0 / math.sqrt(d_in)] + [1.0] * L if sigmas is None else [float(v) for v in sigmas]
-        if len(self.alphas) != L + 1 or len(self.sigmas) != L + 1:
-            raise InfwidthError(f"alphas and sigmas need L+1 = {L + 1} entries (one per layer).")
-        self.decoupled_backprop = bool(decoupled_backprop)
+        self.spec, self.param, self.width = spec, param, int(width)
+        self.d_in, self.d_out, self.depth = spec.d_in, spec.d_out, L
+        self.activation = spec.activation
+        self.phi_name, self.phi = self.activation.name, self.activation.torch
+        self.alphas, self.sigmas = list(spec.alphas), list(spec.sigmas)
+        self.decoupled_backprop, self.residual = spec.decoupled_backprop, spec.residual
         n = float(width)
         # Exact scales from the exponents: multiplier alpha_l n^{-a_l}, init std sigma_l n^{-b_l}.
         self._mult = [al * n ** (-float(a)) for al, a in zip(self.alphas, param.a)]
@@ -137,12 +111,12 @@ class AbcMLP(nn.Module):
         self.lr_scale = n ** (-float(param.c))
         gen = torch.Generator(device="cpu")
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-        shapes = [(width, d_in)] + [(width, width)] * (L - 1) + [(d_out, width)]
+        shapes = [(width, spec.d_in)] + [(width, width)] * (L - 1) + [(spec.d_out, width)]
         self.weights = nn.ParameterList(
             [nn.Parameter(self._sample(shape, std, gen, dtype, device)) for shape, std in zip(shapes, self._init_std)]
         )
         self.biases = nn.ParameterList(
-            [nn.Parameter(torch.zeros(shape[0], dtype=dtype, device=device)) for shape in shapes] if bias else []
+            [nn.Parameter(torch.zeros(shape[0], dtype=dtype, device=device)) for shape in shapes] if spec.bias else []
         )
         self._bias_mult = [self._mult[0]] * L + [1.0]
         # Section 6.2: a fixed copy W~ (as w~, same law as w_0) and w_0 for every hidden-to-hidden layer.
@@ -178,6 +152,12 @@ class AbcMLP(nn.Module):
         """W^l = alpha_l n^{-a_l} w^l (1-based l), detached."""
         return self.multiplier(l) * self.weights[l - 1].detach()
 
+    def decoupled_copy(self, l: int) -> Tensor:
+        """W~^l = alpha_l n^{-a_l} w~^l, the backward pass's independent copy of layer l (2 <= l <= L), detached."""
+        if not self.decoupled_backprop or l - 1 not in self._wtilde:
+            raise InfwidthError(f"layer {l} has no decoupled copy (decoupled backprop is on for layers 2..L only).")
+        return self._mult[l - 1] * self._wtilde[l - 1].detach()
+
     def _layer(self, i: int, x: Tensor) -> Tensor:
         """Preactivation of layer i+1 (0-based i) from its input x."""
         w, m = self.weights[i], self._mult[i]
@@ -200,7 +180,7 @@ class AbcMLP(nn.Module):
         z = x
         for i in range(self.depth):
             h = self._layer(i, z)
-            z = self.phi(h)
+            z = z + self.phi(h) if (self.residual and i > 0) else self.phi(h)
             hs.append(h)
             xs.append(z)
         return {"h": hs, "x": xs, "f": [self._layer(self.depth, z)]}
@@ -209,7 +189,8 @@ class AbcMLP(nn.Module):
         """f(x): (batch, d_in) -> (batch, d_out)."""
         z = x
         for i in range(self.depth):
-            z = self.phi(self._layer(i, z))
+            h = self.phi(self._layer(i, z))
+            z = z + h if (self.residual and i > 0) else h
         return self._layer(self.depth, z)
 
     def trainable(self) -> list[nn.Parameter]:
@@ -255,6 +236,7 @@ class AbcMLP(nn.Module):
             value, chi = loss_and_grad_scale(f, y, loss)
             ins = [x] + feats["x"]
             dh = chi  # d loss / d (preactivation of layer l+1), batch-summed below
+            dx: Tensor | None = None  # d loss / d x^l
             grads: list[Tensor] = [torch.empty(0)] * (self.depth + 1)
             for i in range(self.depth, -1, -1):
                 m = self._mult[i]
@@ -265,10 +247,25 @@ class AbcMLP(nn.Module):
                     back = m * (self.weights[i] - self._w0[i] + self._wtilde[i])
                 else:
                     back = m * self.weights[i]
+                through = dh @ back
+                dx = through + dx if (self.residual and i < self.depth and dx is not None) else through
                 h = feats["h"][i - 1].clone().requires_grad_(True)
                 with torch.enable_grad():
                     (dphi,) = torch.autograd.grad(self.phi(h).sum(), h)
-                dh = (dh @ back) * dphi
+                dh = dx * dphi
             for p, g, lr in zip(self.weights, grads, lrs):
                 p.add_(g, alpha=-lr)
         return value
+
+
+def _legacy_spec(param: AbcParametrization, dims: list[int], kw: dict[str, Any]) -> MLPSpec:
+    """The MLPSpec of the older call ``AbcMLP(param, width, d_in, d_out=1, phi=..., bias=..., ...)``."""
+    known = {"d_in", "d_out", "phi", "bias", "alphas", "sigmas", "decoupled_backprop"}
+    args: dict[str, Any] = dict(zip(("d_in", "d_out"), dims))
+    if len(dims) > 2 or set(kw) - known or "d_in" not in {**args, **kw}:
+        raise InfwidthError(f"AbcMLP(param, width, d_in, d_out, ...): unexpected {sorted(set(kw) - known)} "
+                            "arguments, too many dimensions, or missing d_in.")
+    args.update(kw)
+    for key in ("alphas", "sigmas"):
+        args[key] = tuple(args.get(key) or ())
+    return MLPSpec(param.depth, **args)

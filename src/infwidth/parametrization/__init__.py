@@ -16,7 +16,7 @@ from infwidth.parametrization.classify import (
     r_value,
     stability_conditions,
 )
-from infwidth.parametrization.presets import PRESETS, mfp, mup, ntp, preset, sp, sp_stable
+from infwidth.parametrization.presets import PRESETS, REGISTRY, Preset, mfp, mup, ntp, preset, sp, sp_stable
 from infwidth.parametrization.rational import parse_list, to_fraction
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "Classification",
     "Condition",
     "PRESETS",
+    "Preset",
+    "REGISTRY",
     "classify",
     "is_mup_class",
     "mfp",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from infwidth.errors import InfwidthError
 from infwidth.parametrization.abc import AbcParametrization
 from infwidth.parametrization.rational import fmt, fmt_all
 
@@ -151,7 +152,13 @@ class Classification:
 
 
 def classify(p: AbcParametrization) -> Classification:
-    """Classify ``p`` by Theorems 3.3, 3.4, 3.6, 3.8 and Propositions 5.3, 5.5."""
+    """Classify ``p`` by Theorems 3.3, 3.4, 3.6, 3.8 and Propositions 5.3, 5.5.
+
+    ``p``: an :class:`AbcParametrization` (anything else is an ``InfwidthError`` naming how to build one).
+    """
+    if not isinstance(p, AbcParametrization):
+        raise InfwidthError(f"classify needs an AbcParametrization, got {type(p).__name__}; build one with "
+                            "preset('mup', depth) or AbcParametrization(a, b, c).")
     r_l = r_per_layer(p)
     r = min(r_l)
     conds = tuple(stability_conditions(p))

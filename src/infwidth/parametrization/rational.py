@@ -8,9 +8,11 @@ floating point cannot decide.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence, Set
+from decimal import Decimal
 from fractions import Fraction
-from typing import Union
+from typing import Any, Union
 
 from infwidth.errors import InfwidthError
 
@@ -20,16 +22,22 @@ RationalLike = Union[int, float, str, Fraction]  # noqa: UP007 (runtime alias on
 def to_fraction(value: RationalLike, what: str = "value") -> Fraction:
     """Convert ``value`` to an exact ``Fraction``.
 
-    Inputs: an int, a Fraction, a string such as ``"1/2"``, ``"-0.5"`` or ``"3"``,
-    or a float whose decimal form is exactly its binary value (``0.5``, ``-0.25``).
+    Inputs: an int, a Fraction, a Decimal, a string such as ``"1/2"``, ``"-0.5"`` or ``"3"``,
+    or a float whose decimal form is exactly its binary value (``0.5``, ``-0.25``); NumPy integers,
+    floats (float64, float32, ...) and 0-d arrays count as the Python number they hold.
     Output: the exact Fraction. Raises ``InfwidthError`` for anything else, e.g. the
     float ``0.1`` (not exactly representable: pass the string ``"1/10"`` instead).
     """
+    value = _unwrap_numpy(value)
     if isinstance(value, bool):
         raise InfwidthError(f"{what} must be a number, not a boolean ({value!r}).")
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):
+        return Fraction(int(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InfwidthError(f"{what} must be finite, got {value!r}.")
         return Fraction(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -53,8 +61,25 @@ def to_fraction(value: RationalLike, what: str = "value") -> Fraction:
     raise InfwidthError(f"{what} must be a number or a string like '1/2', got {type(value).__name__}.")
 
 
+def _unwrap_numpy(value: Any) -> Any:
+    """A NumPy scalar or 0-d array as the Python number it holds (``np.float64(0.5)`` -> ``0.5``); else ``value``."""
+    if type(value).__module__ == "numpy":
+        if getattr(value, "ndim", 0) != 0:
+            raise InfwidthError(f"expected one number, got a NumPy array of shape {value.shape}.")
+        return value.item()
+    return value
+
+
 def to_fractions(values: Iterable[RationalLike], what: str = "value") -> tuple[Fraction, ...]:
-    """Convert every element of ``values`` with :func:`to_fraction`."""
+    """Convert every element of the ordered sequence ``values`` (list, tuple, NumPy vector, ...) with
+    :func:`to_fraction`. An unordered collection (set, dict) or a bare string is refused: its order (which
+    layer gets which exponent) would be arbitrary."""
+    if isinstance(values, (Set, Mapping)):
+        raise InfwidthError(f"{what} must be an ordered sequence (list or tuple, one entry per layer), not a "
+                            f"{type(values).__name__}: its order would decide which layer gets which exponent.")
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InfwidthError(f"{what} must be a sequence of numbers such as [-1/2, 0, 1/2] (or use parse_list for "
+                            f"a string like '-1/2,0,1/2'), got {type(values).__name__} {values!r}.")
     return tuple(to_fraction(v, f"{what}[{i}]") for i, v in enumerate(values))
 
 

@@ -40,10 +40,10 @@ from typing import Any
 
 from infwidth.errors import InfwidthError
 from infwidth.parametrization import AbcParametrization
+from infwidth.parametrization.presets import REGISTRY, ROLES, lookup
 from infwidth.parametrization.rational import RationalLike, fmt, to_fraction
 
 HALF = Fraction(1, 2)
-ROLES: tuple[str, ...] = ("embedding", "hidden", "readout")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adafactor")
 #: c -> c - k theta under (a, b) -> (a + theta, b - theta): Eq. (5) for SGD, its Adam/Adafactor analogues.
 SYMMETRY_K: dict[str, int] = {"sgd": 2, "adam": 1, "adafactor": 0}
@@ -70,30 +70,23 @@ ALIGNMENTS: dict[str, Alignment] = {
     "none": Alignment(HALF, HALF, HALF, "none"),
 }
 
-# (a, b) per role (embedding, hidden, readout), the parametrizations of the issue / Everett et al. Table 1.
-_PARAMS: dict[str, tuple[tuple[str, str], tuple[str, str], tuple[str, str]]] = {
-    "sp": (("0", "0"), ("0", "1/2"), ("0", "1/2")),
-    "ntk": (("0", "0"), ("1/2", "0"), ("1/2", "0")),
-    "mup": (("-1/2", "1/2"), ("0", "1/2"), ("1/2", "1/2")),
-    "mf": (("-1/2", "1/2"), ("1/2", "0"), ("1", "0")),
+# (a, b) per role (embedding, hidden, readout): the package's one preset registry (Everett et al. Table 1's
+# SP, NTK, muP and MF are sp, ntp, mup, mfp there). c is derived here, per optimizer and alignment.
+_PARAMS: dict[str, tuple[tuple[Fraction, Fraction], ...]] = {
+    p.name: tuple(p.ab[r] for r in ROLES) for p in REGISTRY.values()
 }
-PARAMETRIZATIONS: tuple[str, ...] = tuple(_PARAMS)
-_ALIASES = {"ntp": "ntk", "mfp": "mf", "mean-field": "mf", "meanfield": "mf", "μp": "mup", "standard": "sp"}
+#: the parametrizations ``infwidth exponents`` tabulates (LR variants such as sp_stable share sp's (a, b)).
+PARAMETRIZATIONS: tuple[str, ...] = tuple(p.name for p in REGISTRY.values() if p.lr_variant_of is None)
 
 
 def parametrization_name(name: str) -> str:
-    """Normalize a parametrization name (sp, ntk, mup, mf and aliases such as ntp, mean-field)."""
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _PARAMS:
-        raise InfwidthError(f"unknown parametrization {name!r}; choose one of: {', '.join(_PARAMS)}.")
-    return key
+    """Normalize a parametrization name (sp, ntp, mup, mfp and aliases such as ntk, mf, mean-field)."""
+    return lookup(name).name
 
 
 def role_ab(name: str) -> dict[str, tuple[Fraction, Fraction]]:
     """The (a, b) exponents of each role for a named parametrization."""
-    rows = _PARAMS[parametrization_name(name)]
-    return {r: (Fraction(a), Fraction(b)) for r, (a, b) in zip(ROLES, rows)}
+    return dict(zip(ROLES, _PARAMS[parametrization_name(name)]))
 
 
 def network(name: str, depth: int = 3) -> AbcParametrization:
@@ -247,8 +240,8 @@ def derive_layers(a: Sequence[RationalLike], b: Sequence[RationalLike], optimize
 def derive(param: str, optimizer: str, align: str | Alignment = "full", depth: int = 3) -> ExponentTable:
     """Derive the (embedding, hidden, readout) exponent table of a named parametrization.
 
-    Inputs: param in sp/ntk/mup/mf, optimizer in sgd/adam/adafactor, alignment 'full'/'none',
-    depth L (hidden layers count; the result does not depend on it, which is checked).
+    Inputs: param a preset name (sp, ntp, mup, mfp or an alias), optimizer in sgd/adam/adafactor, alignment
+    'full'/'none', depth L (hidden layers count; the result does not depend on it, which is checked).
     Output: an ``ExponentTable``.
     """
     p = network(param, depth)

@@ -1,34 +1,27 @@
-"""Width scaling for any ``torch.nn.Module``: init rescaling, multipliers, optimizer groups.
+"""Width scaling for any ``torch.nn.Module``: apply a side table, and per-layer optimizer groups.
 
-Three steps, none of which touches the model's code:
+Three steps, none of which touches the model's code or its parameter names:
 
-1. ``plan(model, base, ...)`` infers roles (``roles.infer_roles``), derives the exponents
-   (``exponents.derive``) and returns a ``ScalingTable``: a side table keyed by canonical
-   parameter name (never attributes on tensors), JSON-serializable (``to_dict``/``from_dict``).
-2. ``apply(model, table)`` rescales the initialization in place and inserts the multipliers
-   n^{-a} with ``torch.nn.utils.parametrize`` (state_dict keys gain
-   ``parametrizations.<name>.original``; the table's canonical names ignore that).
-3. ``param_groups(model, table, lr=..., eps=...)`` is a pure function returning parameter
-   groups with per-layer ``lr`` (and ``eps``) for any ``torch.optim`` optimizer.
+1. ``plan(model, base, ...)`` (``infwidth.scaling.table``) returns the ``ScalingTable``.
+2. ``apply(model, table)`` rescales each stored tensor to the RMS the table derived from the base
+   model's own tensor (``std_base * m^{-b}``; zero stays zero, constant tensors such as norm gains
+   stay as they are, the draws' distribution shape is kept) and installs the forward wrappers
+   (``hooks``): the readout's input multiplier and, if asked, muP's attention scale. The
+   state_dict is unchanged (except in gauge ``multipliers``, which uses ``torch.nn.utils.parametrize``).
+3. ``param_groups(model, table, lr=..., eps=..., weight_decay=...)`` is a pure function returning
+   parameter groups with per-layer ``lr`` (and ``eps``, ``weight_decay``) for any ``torch.optim``
+   optimizer.
 
-Conventions. For a parameter with width multiplier m = (its width) / (its base width):
-multiplier m^{-a}; the stored tensor's std becomes sigma_0 m^{-b}, where sigma_0 is its std
-at the base width, assuming the model's own initialization is PyTorch's default (std
-proportional to fan_in^{-1/2} for Linear/Conv weights *and* their biases, width-independent
-for embeddings and norms); lr = lr_0 m^{-c}; Adam eps = eps_0 m^{-e}. At m = 1 nothing changes,
-so constants tuned on the base model transfer.
-
-``gauge="absorbed"`` moves every multiplier into the initialization and learning rate with
-the per-layer symmetry (a, b, c) -> (a + theta, b - theta, c - k theta), theta = -a (k = 2
-for SGD, 1 for Adam, 0 for Adafactor; the Adam eps exponent moves by +theta): identical
-training, no multiplier in the forward pass.
+Applied models are remembered in a side table (weak references, nothing on tensors) so that scaling
+twice is an error; a copy (deepcopy, pickle) is recognized by its wrappers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+import fnmatch
+import math
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -36,97 +29,18 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from infwidth.errors import InfwidthError
-from infwidth.parametrization.rational import fmt
-from infwidth.scaling.exponents import SYMMETRY_K, derive, parametrization_name
-from infwidth.scaling.roles import ParamRole, canonical_name, infer_roles
+from infwidth.scaling import hooks
+from infwidth.scaling.roles import Base, canonical_name, holder_modules, tensors
+from infwidth.scaling.table import GAUGES, ModuleScaling, ParamScaling, ScalingTable, plan
 
-GAUGES = ("multipliers", "absorbed")
+__all__ = ["GAUGES", "ModuleScaling", "ParamScaling", "ScalingTable", "apply", "is_scaled", "multipliers",
+           "param_groups", "plan", "scale_model", "table_of"]
 
-
-@dataclass(frozen=True)
-class ParamScaling:
-    """Scaling of one parameter. Exponents are strings of Fractions ('1/2'); factors are floats.
-
-    multiplier = m^{-a}; init_factor: by how much ``apply`` multiplies the stored tensor;
-    lr_mult = m^{-c}; eps_mult = m^{-eps}.
-    """
-
-    name: str
-    role: str
-    width_mult: float
-    a: str
-    b: str
-    c: str
-    eps: str
-    multiplier: float
-    init_factor: float
-    lr_mult: float
-    eps_mult: float
-
-
-@dataclass(frozen=True)
-class ScalingTable:
-    """The side table: canonical parameter name -> ``ParamScaling``, plus what produced it."""
-
-    parametrization: str
-    optimizer: str
-    alignment: str
-    gauge: str
-    params: dict[str, ParamScaling]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (store it in checkpoints next to the state_dict)."""
-        return {"parametrization": self.parametrization, "optimizer": self.optimizer,
-                "alignment": self.alignment, "gauge": self.gauge,
-                "params": {k: asdict(v) for k, v in self.params.items()}}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ScalingTable:
-        """Inverse of ``to_dict``."""
-        return cls(d["parametrization"], d["optimizer"], d["alignment"], d["gauge"],
-                   {k: ParamScaling(**v) for k, v in d["params"].items()})
-
-    def __getitem__(self, name: str) -> ParamScaling:
-        key = canonical_name(name)
-        if key not in self.params:
-            raise InfwidthError(f"parameter {key!r} is not in the scaling table; build the table with "
-                                "plan() on this model.")
-        return self.params[key]
-
-
-def _scaling(r: ParamRole, abce: Mapping[str, tuple[Fraction, Fraction, Fraction, Fraction]],
-             optimizer: str, gauge: str) -> ParamScaling:
-    a, b, c, e = abce[r.role] if r.role != "fixed" else (Fraction(0),) * 4
-    if gauge == "absorbed":  # per-layer symmetry with theta = -a: no multiplier left
-        theta = -a
-        a, b, c, e = a + theta, b - theta, c - SYMMETRY_K[optimizer] * theta, e + theta
-    m = r.width_mult
-    # stored std: sigma_0 * init_fan_in_mult^{-1/2} (PyTorch's default init) -> sigma_0 * m^{-b}
-    init = (m ** float(-b)) * (r.init_fan_in_mult ** 0.5)
-    return ParamScaling(r.name, r.role, m, fmt(a), fmt(b), fmt(c), fmt(e), m ** float(-a), init,
-                        m ** float(-c), m ** float(-e))
-
-
-def plan(model: nn.Module, base: nn.Module | Mapping[str, Sequence[int]], parametrization: str = "mup",
-         optimizer: str = "adam", alignment: str = "full", overrides: Mapping[str, str] | None = None,
-         gauge: str = "multipliers") -> ScalingTable:
-    """Build the side table for ``model`` against a base model (or base shapes).
-
-    Inputs: target model, base model/shapes, parametrization (sp/ntk/mup/mf), optimizer
-    (sgd/adam/adafactor), alignment (full/none), role overrides (glob -> role), gauge.
-    Output: a ``ScalingTable``. Pure: does not modify the model.
-    """
-    if gauge not in GAUGES:
-        raise InfwidthError(f"unknown gauge {gauge!r}; choose 'multipliers' or 'absorbed'.")
-    table = derive(parametrization, optimizer, alignment)
-    abce = {k: (v.a, v.b, v.c, v.eps) for k, v in table.by_role().items()}
-    roles = infer_roles(model, base, overrides)
-    return ScalingTable(parametrization_name(parametrization), table.optimizer, table.alignment, gauge,
-                        {n: _scaling(r, abce, table.optimizer, gauge) for n, r in roles.items()})
+_APPLIED: weakref.WeakKeyDictionary[nn.Module, ScalingTable] = weakref.WeakKeyDictionary()
 
 
 class Multiplier(nn.Module):
-    """The parametrization W = m^{-a} w (a constant factor, stored as a plain float)."""
+    """The parametrization W = m^{-a} w of gauge ``multipliers`` (a constant factor, a plain float)."""
 
     def __init__(self, scale: float) -> None:
         super().__init__()
@@ -139,81 +53,184 @@ class Multiplier(nn.Module):
         return f"scale={self.scale:g}"
 
 
-def _owners(model: nn.Module) -> Iterable[tuple[str, nn.Module, str]]:
-    for mname, module in model.named_modules():
-        for pname, _ in list(module.named_parameters(recurse=False)):
-            yield canonical_name(f"{mname}.{pname}" if mname else pname), module, pname
+def table_of(model: nn.Module) -> ScalingTable | None:
+    """The table ``apply`` used on this very model object, or None."""
+    return _APPLIED.get(model)
+
+
+def is_scaled(model: nn.Module) -> str | None:
+    """Why ``model`` looks scaled already (a sentence), or None."""
+    if model in _APPLIED:
+        return "scale_model/apply was already called on this model"
+    for name, module in holder_modules(model):
+        if hooks.wrapper_of(module) is not None:
+            return f"module {name!r} already carries an infwidth wrapper ({hooks.wrapper_of(module)!r})"
+        plists: Any = getattr(module, "parametrizations", {}) if parametrize.is_parametrized(module) else {}
+        if any(isinstance(p, Multiplier) for plist in plists.values() for p in plist):
+            return f"module {name!r} already carries an infwidth multiplier (gauge 'multipliers')"
+    return None
+
+
+def _check_model(model: nn.Module, table: ScalingTable) -> dict[str, Any]:
+    """Every tensor of the model is in the table with the same width sizes, and vice versa."""
+    ts = tensors(model)
+    for name, t in ts.items():
+        if name not in table.params:
+            raise InfwidthError(f"parameter {name!r} is not in the scaling table; plan the table on this model.")
+        s = table.params[name]
+        shape = tuple(t.param.shape)
+        if len(shape) != len(s.shape) or any(shape[d] != s.shape[d] for d in s.scaling_dims):
+            raise InfwidthError(f"parameter {name!r} has shape {shape} but the table was planned for {s.shape} "
+                                f"(base {s.base_shape}): it comes from another width pair; plan it for this model.")
+    missing = [k for k in table.params if k not in ts]
+    if missing:
+        raise InfwidthError(f"parameter {missing[0]!r} of the scaling table is not in the model; plan the table "
+                            "on this model.")
+    return {name: t.param for name, t in ts.items()}
+
+
+def _rescale(name: str, p: torch.Tensor, target: float | None) -> None:
+    """Scale a stored tensor so that its RMS becomes ``target`` (keeps the shape of its distribution)."""
+    if target is None:
+        raise InfwidthError(f"parameter {name!r} has no init target (the base was given as shapes); pass the "
+                            "base model, or apply(..., rescale_init=False).")
+    with torch.no_grad():
+        flat = p.detach().reshape(-1)
+        if flat.numel() == 0 or bool((flat == flat[0]).all()):
+            return  # zero stays zero; constant tensors (norm gains) stay as they are
+        own = math.sqrt(float(flat.double().pow(2).mean()))
+        p.mul_(target / own)
+
+
+def _install_modules(model: nn.Module, table: ScalingTable) -> None:
+    mods = dict(holder_modules(model))
+    for name, ms in table.modules.items():
+        if not ms.active:
+            continue
+        if name not in mods:
+            raise InfwidthError(f"module {name!r} of the scaling table is not in the model; plan the table on "
+                                "this model.")
+        module = mods[name]
+        if ms.kind == "readout":
+            hooks.install(module, hooks.InputMultiplier(module, float(ms.multiplier or 1.0)))
+        elif ms.kind == "attention-hf":
+            hf: Any = module
+            hf.scaling = float(ms.original or 0.0) * float(ms.multiplier or 1.0)  # absolute: idempotent
+        else:
+            hooks.install(module, hooks.AttentionScale(module, int(ms.base_head_dim or 0)))
+
+
+def _install_parametrizations(model: nn.Module, table: ScalingTable) -> None:
+    for name, t in tensors(model).items():
+        s = table.params[name]
+        if s.via != "parametrize":
+            continue
+        _, _, module = t.holders[0]
+        attr = name.rsplit(".", 1)[-1]
+        if not parametrize.is_parametrized(module, attr):
+            parametrize.register_parametrization(module, attr, Multiplier(s.multiplier))
 
 
 def apply(model: nn.Module, table: ScalingTable, rescale_init: bool = True) -> nn.Module:
-    """Rescale the initialization in place and insert the multipliers; returns ``model``.
+    """Rescale the initialization in place and install the multipliers; returns ``model``.
 
-    Call once, on a freshly initialized model (before loading a checkpoint of an already
-    scaled model, call it with ``rescale_init=False`` to get the same module structure).
+    Call it once, on a freshly initialized model. ``rescale_init=False`` only installs the
+    wrappers (idempotent): use it on a model loaded from a checkpoint of a scaled model, or after a
+    library replaced a module (e.g. ``resize_token_embeddings`` on an untied head).
+    Raises InfwidthError if the model is scaled already (with ``rescale_init``), or if the table
+    belongs to another model or another width pair.
     """
-    seen: set[str] = set()
-    for name, module, pname in list(_owners(model)):
-        if name in seen or name not in table.params:
-            continue
-        seen.add(name)
-        s = table.params[name]
-        if rescale_init and s.init_factor != 1.0:
-            with torch.no_grad():
-                getattr(module, pname).mul_(s.init_factor)
-        if s.multiplier != 1.0 and not parametrize.is_parametrized(module, pname):
-            parametrize.register_parametrization(module, pname, Multiplier(s.multiplier))
+    if rescale_init:
+        why = is_scaled(model)
+        if why is not None:
+            raise InfwidthError(f"this model is scaled already ({why}); scale a freshly built model, or use "
+                                "apply(model, table, rescale_init=False) to restore the wrappers of a loaded one.")
+    params = _check_model(model, table)
+    if rescale_init:
+        for name, p in params.items():
+            _rescale(name, p, table.params[name].init_rms)
+    _install_modules(model, table)
+    _install_parametrizations(model, table)
+    _APPLIED[model] = table
     return model
 
 
+def scale_model(model: nn.Module, base: Base, parametrization: str = "mup", optimizer: str = "adam",
+                alignment: str = "full", overrides: Mapping[str, str] | None = None, gauge: str = "mup",
+                **options: Any) -> ScalingTable:
+    """``plan`` + ``apply`` in one call; returns the table (the model is modified in place).
+
+    ``options`` are ``plan``'s keywords (delta, attention, base_head_dim, output_mult, readout_zero_init).
+    """
+    why = is_scaled(model)
+    if why is not None:
+        raise InfwidthError(f"this model is scaled already ({why}); scale a freshly built model.")
+    table = plan(model, base, parametrization, optimizer, alignment, overrides, gauge, **options)
+    apply(model, table)
+    return table
+
+
 def multipliers(model: nn.Module) -> dict[str, float]:
-    """Canonical name -> inserted multiplier (1.0 where none), read back from the module."""
-    out = {canonical_name(n): 1.0 for n, _ in model.named_parameters()}
-    for mname, module in model.named_modules():
-        if parametrize.is_parametrized(module):
-            for pname, plist in module.parametrizations.items():
-                f = 1.0
-                for par in plist:
-                    if isinstance(par, Multiplier):
-                        f *= par.scale
-                out[canonical_name(f"{mname}.{pname}" if mname else pname)] = f
+    """Every parameter name (tied aliases included) -> the forward multiplier applied to it there.
+
+    Read back from the model: readout input wrappers (for the module's ``weight``, not its bias) and
+    ``Multiplier`` parametrizations; 1.0 elsewhere.
+    """
+    out: dict[str, float] = {}
+    for t in tensors(model).values():
+        for name, _, module in t.holders:
+            f = 1.0
+            w = hooks.wrapper_of(module)
+            if isinstance(w, hooks.InputMultiplier) and name.endswith(".weight"):
+                f *= w.scale
+            attr = name.rsplit(".", 1)[-1]
+            if parametrize.is_parametrized(module, attr):
+                owner: Any = module
+                plist = owner.parametrizations[attr]
+                f *= math.prod(float(p.scale) for p in plist if isinstance(p, Multiplier))
+            out[name] = f
     return out
 
 
-def param_groups(model: nn.Module, table: ScalingTable, lr: float, eps: float | None = None,
-                 weight_decay: float | None = None, **extra: Any) -> list[dict[str, Any]]:
-    """Optimizer parameter groups with per-layer learning rates (and Adam eps).
+def _check_wrappers(model: nn.Module, table: ScalingTable) -> None:
+    mods = dict(holder_modules(model))
+    for name, ms in table.modules.items():
+        if ms.active and ms.kind != "attention-hf" and name in mods and hooks.wrapper_of(mods[name]) is None:
+            raise InfwidthError(f"module {name!r} lost its infwidth wrapper (was it replaced, e.g. by "
+                                "resize_token_embeddings?); call apply(model, table, rescale_init=False) again.")
 
-    Inputs: model (possibly wrapped by DDP/FSDP/torch.compile or parametrized), its table,
-    base ``lr`` (and ``eps``, ``weight_decay``, other optimizer options copied into every
-    group). Output: a list of dicts ``{"params", "lr", ["eps"], "role", ...}`` for any
-    ``torch.optim`` optimizer. Parameters with equal (lr_mult, eps_mult) share a group; "role" lists
-    the roles in it ("embedding,readout"). Pure: the model is not modified.
+
+def param_groups(model: nn.Module, table: ScalingTable, lr: float, eps: float | None = None,
+                 weight_decay: float | None = None, no_weight_decay: Sequence[str] = (),
+                 **extra: Any) -> list[dict[str, Any]]:
+    """Optimizer parameter groups with per-layer learning rates (and Adam eps, weight decay).
+
+    Inputs: model (possibly wrapped by DDP/FSDP/torch.compile), its table, base ``lr`` (and
+    ``eps``, decoupled ``weight_decay`` scaled so that lr * wd stays the base's, glob patterns
+    ``no_weight_decay`` of parameters that get none, other optimizer options copied into every
+    group). Output: a list of dicts ``{"params", "lr", ["eps"], ["weight_decay"], "role", ...}`` for
+    any ``torch.optim`` optimizer; parameters with equal factors share a group ("role" lists the
+    roles in it). Pure: the model is not modified. Raises InfwidthError for a parameter missing from
+    the table, or a wrapper the model lost.
     """
-    groups: dict[tuple[float, float], dict[str, Any]] = {}
+    groups: dict[tuple[float, float, float], dict[str, Any]] = {}
     seen: set[int] = set()
     for n, p in model.named_parameters():
         if id(p) in seen or not p.requires_grad:
             continue
         seen.add(id(p))
         s = table[n]
-        key = (s.lr_mult, s.eps_mult)  # fewer groups = fewer foreach launches in the optimizer
+        decays = not any(fnmatch.fnmatchcase(canonical_name(n), pat) for pat in no_weight_decay)
+        key = (s.lr_mult, s.eps_mult, s.wd_mult if decays else 0.0)  # few groups: few foreach launches
         if key not in groups:
             g: dict[str, Any] = {"params": [], "lr": lr * s.lr_mult, "role": s.role, **extra}
             if eps is not None:
                 g["eps"] = eps * s.eps_mult
             if weight_decay is not None:
-                g["weight_decay"] = weight_decay
+                g["weight_decay"] = weight_decay * key[2]
             groups[key] = g
         elif s.role not in groups[key]["role"].split(","):
             groups[key]["role"] += f",{s.role}"
         groups[key]["params"].append(p)
+    _check_wrappers(model, table)
     return list(groups.values())
-
-
-def scale_model(model: nn.Module, base: nn.Module | Mapping[str, Sequence[int]], parametrization: str = "mup",
-                optimizer: str = "adam", alignment: str = "full", overrides: Mapping[str, str] | None = None,
-                gauge: str = "multipliers") -> ScalingTable:
-    """``plan`` + ``apply`` in one call; returns the table (the model is modified in place)."""
-    table = plan(model, base, parametrization, optimizer, alignment, overrides, gauge)
-    apply(model, table)
-    return table

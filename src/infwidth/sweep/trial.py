@@ -8,7 +8,8 @@ Tasks are synthetic and seeded so that trials are cheap and self-contained (no d
 Parametrizations: ``sp``, ``ntk``, ``mup``, ``mf`` with the derived per-layer learning rates
 (``infwidth.scaling``), or ``sp-global`` (PyTorch's defaults: one learning rate for every layer).
 Optimizers: ``adam``, ``adam-atan2`` (same exponents as Adam: both are gradient-scale free) and ``sgd``.
-A diverged run (non-finite loss) is returned as data (``loss = nan``, ``diverged = True``).
+A diverged run is returned as data, with the reason (:func:`divergence`): a non-finite loss
+(``loss = nan``), or a final loss above ``DIVERGENCE_FACTOR`` times the initial loss (the loss is kept).
 """
 
 from __future__ import annotations
@@ -23,6 +24,25 @@ from torch import nn
 from infwidth.scaling.adam_atan2 import AdamAtan2
 from infwidth.scaling.models import TinyTransformer, lm_loss, mlp
 from infwidth.scaling.module import param_groups, scale_model
+
+DIVERGENCE_FACTOR = 10.0  # a final loss this many times the initial one is divergence (as max_lr's default)
+
+
+def divergence(initial: float, final: float, factor: float = DIVERGENCE_FACTOR) -> str | None:
+    """Why a run diverged, or None: a non-finite loss, or ``final > factor * initial``."""
+    if not math.isfinite(final) or not math.isfinite(initial):
+        return "non-finite loss"
+    if final > factor * initial:
+        return f"final loss {final:.3g} > {factor:g} x initial loss {initial:.3g}"
+    return None
+
+
+def outcome(initial: float, final: float) -> dict[str, Any]:
+    """A trial's result: ``loss`` (nan when non-finite), ``initial_loss``, ``diverged`` and its ``reason``."""
+    reason = divergence(initial, final)
+    return {"loss": final if math.isfinite(final) else float("nan"),
+            "initial_loss": initial if math.isfinite(initial) else float("nan"),
+            "diverged": reason is not None, "reason": reason}
 
 
 def mlp_task(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +70,7 @@ def scaled_optimizer(model: nn.Module, base: nn.Module, parametrization: str, op
                      lr: float) -> torch.optim.Optimizer:
     """Scale ``model`` against ``base`` (unless ``sp-global``) and build its optimizer with per-layer groups.
 
-    parametrization: sp, ntk, mup, mf or sp-global; optimizer: adam, adam-atan2 or sgd.
+    parametrization: sp, ntp, mup, mfp (or an alias such as ntk, mf) or sp-global; optimizer: adam, adam-atan2 or sgd.
     """
     if parametrization == "sp-global":
         groups: list[dict[str, Any]] = [{"params": list(model.parameters()), "lr": lr}]
@@ -76,7 +96,8 @@ def build(params: Mapping[str, Any]) -> tuple[nn.Module, torch.optim.Optimizer]:
 
 
 def run_trial(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Train for ``steps`` full-batch steps; return {"loss": final training loss, "diverged": bool}."""
+    """Train for ``steps`` full-batch steps; return :func:`outcome` (final training loss, initial loss,
+    diverged, reason)."""
     torch.set_num_threads(1)
     model, opt = build(params)
     if params["model"] == "mlp":
@@ -89,16 +110,17 @@ def run_trial(params: Mapping[str, Any]) -> dict[str, Any]:
 
         def loss_fn() -> torch.Tensor:
             return lm_loss(model, seqs)
-    loss = float("nan")
-    for _ in range(int(params["steps"])):
+    loss = initial = float("nan")
+    for step in range(int(params["steps"])):
         opt.zero_grad()
         out = loss_fn()
         loss = float(out.detach())
+        if step == 0:
+            initial = loss
         if not math.isfinite(loss):
             break
         out.backward()
         opt.step()
     with torch.no_grad():
         final = float(loss_fn()) if math.isfinite(loss) else float("nan")
-    ok = math.isfinite(final)
-    return {"loss": final if ok else float("nan"), "diverged": not ok}
+    return outcome(initial, final)

@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 
 from infwidth.parametrization.abc import AbcParametrization
 from infwidth.parametrization.phase import REGIMES, PhaseSlice, axis_value, parse_axis
-from infwidth.parametrization.presets import PRESETS
+from infwidth.parametrization.presets import PRESETS, preset
 from infwidth.viz import save_figure
 
 COLORS = ("#f4c7c3", "#e6e6e6", "#1f77b4", "#d62728")  # unstable, trivial, kernel, feature learning
@@ -63,11 +63,10 @@ def plot_phase_slices(slices: list[PhaseSlice], out: Path) -> None:
                 ax.scatter(np.array(xs)[xx], np.array(ys)[yy], s=14, marker="s", color=COLORS[code],
                            linewidths=0)
         placed: list[tuple[Fraction, Fraction]] = []
-        for name, make in PRESETS.items():
-            try:
-                p = make(s.base.depth)
-            except ValueError:
-                continue
+        for name in PRESETS:
+            if name == "mfp" and s.base.depth > 1:
+                continue  # TP4 marks MFP at depth 1 only (deeper it is muP's point, up to Eq. (5))
+            p = preset(name, s.base.depth)
             found = _in_slice(p, s)
             if found is None:
                 continue

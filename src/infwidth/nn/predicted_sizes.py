@@ -6,7 +6,7 @@ SGD on a fixed batch of inputs with d_in, d_out and the batch size fixed, square
 
 Initialization (any a, b; Section 3, forward pass):
     h^1_0 ~ n^{-s_1};  h^l_0 ~ n^{1/2 - s_l} |x^{l-1}_0|;  x^l_0 = phi(h^l_0);  f_0 ~ n^{1/2 - s_{L+1}} |x^L_0|
-with |phi(h)| ~ n^e for h ~ n^e when phi is relu/identity/gelu, n^{min(e, 0)} for tanh,
+with |phi(h)| ~ n^e for h ~ n^e when phi is relu/identity/gelu, n^{min(e, 0)} for tanh/erf,
 n^{2e} for x^2, and unknown (no prediction) for other callables unless e = 0.
 
 Updates, when the hidden layers satisfy Eq. (6) (s_1 = 0, s_l = 1/2 for 2 <= l <= L):
@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from infwidth.errors import InfwidthError
 from infwidth.parametrization import AbcParametrization, classify
 
 HALF = Fraction(1, 2)
@@ -52,9 +53,9 @@ def phi_exponent(phi_name: str, e: Fraction | None) -> Fraction | None:
     """Exponent of phi(h) for h ~ n^e (None when unknown)."""
     if e is None:
         return None
-    if phi_name in ("relu", "identity", "linear", "gelu"):
+    if phi_name in ("relu", "identity", "gelu"):
         return e
-    if phi_name == "tanh":
+    if phi_name in ("tanh", "erf"):  # bounded
         return min(e, Fraction(0))
     if phi_name == "square":
         return 2 * e
@@ -67,9 +68,9 @@ def delta_phi_exponent(phi_name: str, e_delta: Fraction | None) -> Fraction | No
         return None
     if e_delta <= 0:
         return e_delta
-    if phi_name in ("relu", "identity", "linear", "gelu"):
+    if phi_name in ("relu", "identity", "gelu"):
         return e_delta
-    if phi_name == "tanh":
+    if phi_name in ("tanh", "erf"):
         return Fraction(0)
     if phi_name == "square":
         return 2 * e_delta
@@ -88,6 +89,12 @@ def predicted_exponents(p: AbcParametrization, steps: int, phi_name: str = "relu
     See the module docstring for the formulas. Init quantities are predicted for any (a, b);
     updates at every step when ``p`` is stable, only at t = 1 otherwise (and only under hidden Eq. (6)).
     """
+    from infwidth.arch import activation
+
+    try:
+        phi_name = activation(phi_name).name  # aliases (linear, quadratic, ...) -> canonical names
+    except InfwidthError:
+        pass  # an unregistered callable's name: only Theta(1) preactivations are predicted
     L = p.depth
     s = [x + y for x, y in zip(p.a, p.b)]
     out: dict[Quantity, Fraction | None] = {}

@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks that compare infwidth with peer libraries."""
+"""Peer libraries for tests and benchmarks: importing them where their own packaging gets in the way."""
 
 from __future__ import annotations
 

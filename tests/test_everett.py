@@ -79,3 +79,25 @@ def test_sp_equals_ntk_and_mup_equals_mf_under_adam(tmp_path: Path) -> None:
     assert abs(losses["sp"] - losses["ntk"]) < 1e-4 and abs(losses["mup"] - losses["mf"]) < 1e-4
     assert abs(losses["sp"] - losses["mup"]) > 1e-3  # and the two classes differ
     assert np.isfinite(list(losses.values())).all()
+
+
+def test_stages_subset_runs_only_those(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--stages: only the named stages run (after the constant search); the report names the others."""
+    seen: list[dict[str, Any]] = []
+
+    def fake(p: dict[str, Any]) -> dict[str, Any]:
+        seen.append(p)
+        return _fake(p)
+
+    monkeypatch.setattr(everett, "run_everett_trial", fake)
+    cfg = config_for("tiny", out=tmp_path, log2_lrs=tuple(v / 2 for v in range(-30, -9)), seeds=(0, 1),
+                     stages=("eq8", "eps"))
+    res = everett.run(cfg, progress=False)
+    assert [c["label"] for c in res["curves"]] == ["sp tuned, TP4 Eq. (8) (emb/hid LR x n^-1/2)"]
+    assert res["eps"] and not res["scans"] and not res["alignment"]
+    assert not any(p["parametrization"] in ("ntk", "mf") or p["alignment"] != "full" for p in seen)
+    text = (tmp_path / "everett.md").read_text()
+    assert "Stages not run in this result (`--stages`): transfer, alignment-mid, alignment-none, sp-global, " \
+           "scans, measured-alignment." in text
+    with pytest.raises(everett.InfwidthError, match="unknown stage"):
+        everett.run(config_for("tiny", out=tmp_path, stages=("bogus",)), progress=False)

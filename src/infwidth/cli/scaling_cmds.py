@@ -9,6 +9,7 @@ import click
 from infwidth.cli import cli, experiment
 from infwidth.cli import options as o
 from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.experiments.everett_report import STAGES as EVERETT_STAGES
 from infwidth.parametrization.presets import canonical
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
@@ -163,13 +164,17 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
 @click.option("--seeds", type=o.SEEDS, default=None, help='Seeds of every sweep, e.g. "0,1".')
 @click.option("--loss-scale", type=o.POSITIVE_FLOAT, default=None,
               help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
+@click.option("--stages", type=o.CommaList(o.Name(EVERETT_STAGES, "stage"), unique=True), default=None,
+              help="Comma-separated stages after the constant search (default: all): " + ", ".join(EVERETT_STAGES)
+              + ".")
 @click.option("--data-dir", type=o.InputDir(), default=None,
               help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
 @click.option("--out", type=o.OutputDir(), default=Path("runs/everett"), show_default=True,
               help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
 @json_option
 def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
-                loss_scale: float | None, data_dir: Path | None, out: Path, as_json: bool) -> None:
+                loss_scale: float | None, stages: tuple[str, ...] | None, data_dir: Path | None, out: Path,
+                as_json: bool) -> None:
     """Everett et al.'s claims on the CIFAR MLP: per-layer constants tuned at the base width, transfer of
     the global LR (drift per doubling, best loss per width) for SP/NTK/muP/MF with Adam, SP under other
     alignment assumptions, per-layer LR scans, and Adam's epsilon vs gradient underflow (Adam-atan2).
@@ -185,7 +190,7 @@ def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tu
 
     from infwidth.experiments.everett import config_for, run
 
-    cfg = config_for(preset, parametrizations=parametrizations, seeds=seeds, loss_scale=loss_scale,
+    cfg = config_for(preset, parametrizations=parametrizations, seeds=seeds, loss_scale=loss_scale, stages=stages,
                      data_dir=None if data_dir is None else str(data_dir), out=Path(out))
     res = run(cfg, progress=not as_json, command="infwidth " + " ".join(sys.argv[1:]))
     if as_json:

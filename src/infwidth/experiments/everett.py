@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from infwidth.errors import InfwidthError
+from infwidth.experiments.everett_report import STAGES
 from infwidth.experiments.transfer import _cifar, drift, optimum
 from infwidth.scaling.exponents import HALF, Alignment
 from infwidth.sweep import SweepStore, run_sweep
@@ -77,6 +78,7 @@ class EverettConfig:
     eps_steps: int = 200
     eps: float = 1e-8
     loss_scale: float = 3e-5
+    stages: Sequence[str] = STAGES
     data_dir: str | None = None
     out: Path = field(default_factory=lambda: Path("runs/everett"))
 
@@ -415,6 +417,23 @@ _PARAM_KEYS = ("task", "parametrization", "alignment", "optimizer", "eps", "eps_
                "data_dir", "global_lr", "track_alignment", "extra_c_embedding", "extra_c_hidden")
 
 
+def _transfer_curves(runner: Runner, params: Sequence[str], tuned: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Stage B: untuned and tuned transfer curves per parametrization (NTK, MF from SP, muP by symmetry)."""
+    by: dict[tuple[str, bool], dict[str, Any]] = {}
+    for p in params:
+        q = EQUIVALENT.get(p)
+        for is_tuned, extra in ((False, {}), (True, tuned)):
+            label = f"{p} {'tuned' if is_tuned else 'untuned'}"
+            if q is not None and q in params:
+                if (q, is_tuned) not in by:
+                    by[(q, is_tuned)] = transfer_curve(runner, label.replace(p, q, 1), parametrization=q, **extra)
+                c = equivalent_curve(runner, p, by[(q, is_tuned)])
+            else:
+                c = by.get((p, is_tuned)) or transfer_curve(runner, label, parametrization=p, **extra)
+            by[(p, is_tuned)] = c
+    return [by[(p, t)] for p in params for t in (False, True)]
+
+
 def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[str, Any]:
     """All stages; writes ``everett.json`` (and, through :mod:`infwidth.experiments.everett_report`, the
     CSV, figures and the Markdown block) in ``cfg.out``. Output: the analysis dict.
@@ -428,35 +447,31 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
             raise InfwidthError(f"unknown parametrization {p!r}; choose from sp, ntk, mup, mf.")
     if cfg.base_width not in cfg.widths:
         raise InfwidthError(f"the base width {cfg.base_width} must be one of the widths {list(cfg.widths)}.")
+    for st in cfg.stages:
+        if st not in STAGES:
+            raise InfwidthError(f"unknown stage {st!r}; choose from {', '.join(STAGES)}.")
     runner = Runner(cfg, progress)
     search = search_constants(runner, "mup")
     tuned = {f"mult_{k}": v for k, v in search["multipliers"].items()}
-    curves: list[dict[str, Any]] = []
-    by: dict[tuple[str, bool], dict[str, Any]] = {}
-    for p in cfg.parametrizations:
-        q = EQUIVALENT.get(p)
-        for is_tuned, extra in ((False, {}), (True, tuned)):
-            label = f"{p} {'tuned' if is_tuned else 'untuned'}"
-            if q is not None and q in cfg.parametrizations:
-                if (q, is_tuned) not in by:
-                    by[(q, is_tuned)] = transfer_curve(runner, label.replace(p, q, 1), parametrization=q, **extra)
-                c = equivalent_curve(runner, p, by[(q, is_tuned)])
-            else:
-                c = by.get((p, is_tuned)) or transfer_curve(runner, label, parametrization=p, **extra)
-            by[(p, is_tuned)] = c
-    curves = [by[(p, t)] for p in cfg.parametrizations for t in (False, True)]
+    stages = set(cfg.stages)
+    curves = _transfer_curves(runner, cfg.parametrizations, tuned) if "transfer" in stages else []
     if "sp" in cfg.parametrizations:
         for al in ("mid", "none"):
-            curves.append(transfer_curve(runner, f"sp tuned, {al} alignment", parametrization="sp", alignment=al,
-                                         **tuned))
+            if f"alignment-{al}" in stages:
+                curves.append(transfer_curve(runner, f"sp tuned, {al} alignment", parametrization="sp",
+                                             alignment=al, **tuned))
         # TP4 Eq. (8): W_0^{L+1} Delta x^L is a sum of correlated terms, so SP's readout (a + b = 1/2) needs
         # r >= 1/2: the embedding and hidden updates (and their LRs, under Adam) must shrink like n^-1/2 more.
-        curves.append(transfer_curve(runner, "sp tuned, TP4 Eq. (8) (emb/hid LR x n^-1/2)", parametrization="sp",
-                                     extra_c_embedding=0.5, extra_c_hidden=0.5, **tuned))
-    curves.append(transfer_curve(runner, "sp-global (one LR, PyTorch SP)", parametrization="sp", global_lr=True))
-    scans = [layer_scan(runner, p, search) for p in cfg.scan_params]
-    eps = eps_curves(runner, search)
-    align = [alignment_by_width(runner, p, search) for p in cfg.scan_params]
-    result = {"search": search, "curves": curves, "scans": scans, "eps": eps, "alignment": align}
+        if "eq8" in stages:
+            curves.append(transfer_curve(runner, "sp tuned, TP4 Eq. (8) (emb/hid LR x n^-1/2)",
+                                         parametrization="sp", extra_c_embedding=0.5, extra_c_hidden=0.5, **tuned))
+    if "sp-global" in stages:
+        curves.append(transfer_curve(runner, "sp-global (one LR, PyTorch SP)", parametrization="sp",
+                                     global_lr=True))
+    scans = [layer_scan(runner, p, search) for p in cfg.scan_params] if "scans" in stages else []
+    eps = eps_curves(runner, search) if "eps" in stages else []
+    align = [alignment_by_width(runner, p, search) for p in cfg.scan_params] if "measured-alignment" in stages else []
+    result = {"search": search, "curves": curves, "scans": scans, "eps": eps, "alignment": align,
+              "stages_not_run": [st for st in STAGES if st not in stages]}
     write_outputs(cfg, result, command)
     return result

@@ -12,6 +12,9 @@ from typing import Any
 
 from infwidth.io import write_csv, write_generated_block, write_json
 
+#: Stages after the constant search (A, always run): B transfer, C alignment-mid / alignment-none / eq8 /
+#: sp-global, D scans, E eps, F measured-alignment (see :mod:`infwidth.experiments.everett`).
+STAGES = ("transfer", "alignment-mid", "alignment-none", "eq8", "sp-global", "scans", "eps", "measured-alignment")
 _RESULT_KEYS = ("loss", "diverged", "curve", "grad_over_eps", "finished")
 
 
@@ -78,6 +81,8 @@ def markdown(cfg: Any, result: dict[str, Any], command: str = "") -> str:
              f"{list(cfg.widths)}; global LR grid 2^{min(cfg.log2_lrs):g}..2^{max(cfg.log2_lrs):g} in steps of "
              f"2^{cfg.log2_lrs[1] - cfg.log2_lrs[0]:g}; seeds {seeds} (losses averaged over seeds before the "
              f"optimum is taken), plus seeds {list(cfg.extra_seeds_at_largest)} at the largest width.", "",
+             "Stages not run in this result (`--stages`): "
+             + (", ".join(result.get("stages_not_run", [])) or "none") + ".", "",
              "### A. Per-layer constants searched at the base width", "",
              "At the base width every parametrization is the same network (all width multipliers are 1), so one "
              "search serves all four. One pass of coordinate search over the LR multipliers (readout, then "

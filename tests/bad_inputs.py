@@ -93,6 +93,7 @@ CASES: list[tuple[str, str]] = [
     ("experiment everett --loss-scale nan --out {OUT}", "nan loss scale"),
     ("experiment everett --preset huge --out {OUT}", "unknown preset"),
     ("experiment everett --stages eps,bogus --out {OUT}", "unknown stage"),
+    ("experiment everett --scan-parametrizations sp,sp --out {OUT}", "repeated scan parametrization"),
     ("experiment max-lr --seeds -1 --out-dir {OUT}", "negative seed"),
     ("experiment word2vec --model width:8 --eval-every -1 --out {OUT}", "negative eval interval"),
     ("experiment word2vec --model width:8 --init normal --out {OUT}", "unknown init"),

@@ -164,6 +164,9 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
 @click.option("--seeds", type=o.SEEDS, default=None, help='Seeds of every sweep, e.g. "0,1".')
 @click.option("--loss-scale", type=o.POSITIVE_FLOAT, default=None,
               help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
+@click.option("--scan-parametrizations", type=o.CommaList(o.Name(("sp", "ntk", "mup", "mf"), "parametrization"),
+                                                          unique=True), default=None,
+              help="Parametrizations of the per-layer LR scans and the measured alignment (default: sp,mup).")
 @click.option("--stages", type=o.CommaList(o.Name(EVERETT_STAGES, "stage"), unique=True), default=None,
               help="Comma-separated stages after the constant search (default: all): " + ", ".join(EVERETT_STAGES)
               + ".")
@@ -173,8 +176,8 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
               help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
 @json_option
 def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
-                loss_scale: float | None, stages: tuple[str, ...] | None, data_dir: Path | None, out: Path,
-                as_json: bool) -> None:
+                loss_scale: float | None, scan_parametrizations: tuple[str, ...] | None,
+                stages: tuple[str, ...] | None, data_dir: Path | None, out: Path, as_json: bool) -> None:
     """Everett et al.'s claims on the CIFAR MLP: per-layer constants tuned at the base width, transfer of
     the global LR (drift per doubling, best loss per width) for SP/NTK/muP/MF with Adam, SP under other
     alignment assumptions, per-layer LR scans, and Adam's epsilon vs gradient underflow (Adam-atan2).
@@ -191,6 +194,7 @@ def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tu
     from infwidth.experiments.everett import config_for, run
 
     cfg = config_for(preset, parametrizations=parametrizations, seeds=seeds, loss_scale=loss_scale, stages=stages,
+                     scan_params=scan_parametrizations,
                      data_dir=None if data_dir is None else str(data_dir), out=Path(out))
     res = run(cfg, progress=not as_json, command="infwidth " + " ".join(sys.argv[1:]))
     if as_json:

@@ -442,7 +442,7 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
     constant search runs once; NTK and MF are checked against SP and muP (:data:`EQUIVALENT`)."""
     from infwidth.experiments.everett_report import write_outputs
 
-    for p in cfg.parametrizations:
+    for p in (*cfg.parametrizations, *cfg.scan_params):
         if p not in ("sp", "ntk", "mup", "mf"):
             raise InfwidthError(f"unknown parametrization {p!r}; choose from sp, ntk, mup, mf.")
     if cfg.base_width not in cfg.widths:

@@ -166,7 +166,7 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
               help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
 @click.option("--scan-parametrizations", type=o.CommaList(o.Name(("sp", "ntk", "mup", "mf"), "parametrization"),
                                                           unique=True), default=None,
-              help="Parametrizations of the per-layer LR scans and the measured alignment (default: sp,mup).")
+              help="Parametrizations of the per-layer LR scans (default: sp,mup).")
 @click.option("--stages", type=o.CommaList(o.Name(EVERETT_STAGES, "stage"), unique=True), default=None,
               help="Comma-separated stages after the constant search (default: all): " + ", ".join(EVERETT_STAGES)
               + ".")

@@ -470,7 +470,9 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
                                      global_lr=True))
     scans = [layer_scan(runner, p, search) for p in cfg.scan_params] if "scans" in stages else []
     eps = eps_curves(runner, search) if "eps" in stages else []
-    align = [alignment_by_width(runner, p, search) for p in cfg.scan_params] if "measured-alignment" in stages else []
+    # NTK and MF train like SP and muP under Adam (EQUIVALENT): measure the alignment of the others only
+    own = [p for p in cfg.parametrizations if EQUIVALENT.get(p) not in cfg.parametrizations]
+    align = [alignment_by_width(runner, p, search) for p in own] if "measured-alignment" in stages else []
     result = {"search": search, "curves": curves, "scans": scans, "eps": eps, "alignment": align,
               "stages_not_run": [st for st in STAGES if st not in stages]}
     write_outputs(cfg, result, command)

@@ -98,6 +98,29 @@ def test_stages_subset_runs_only_those(tmp_path: Path, monkeypatch: pytest.Monke
     assert not any(p["parametrization"] in ("ntk", "mf") or p["alignment"] != "full" for p in seen)
     text = (tmp_path / "everett.md").read_text()
     assert "Stages not run in this result (`--stages`): transfer, alignment-mid, alignment-none, sp-global, " \
-           "scans, measured-alignment." in text
+           "scans, measured-alignment, sp-measured-omega." in text
     with pytest.raises(everett.InfwidthError, match="unknown stage"):
         everett.run(config_for("tiny", out=tmp_path, stages=("bogus",)), progress=False)
+
+
+def test_measured_omega_curve_uses_the_readout_slope(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage G: the extra LR exponent of SP's embedding and hidden layers is the readout's measured omega - 1/2,
+    and omega is the slope of the W_0 Delta z ratio in log2(width) (ratio ~ n^omega; 1/2 = independent)."""
+
+    def fake(p: dict[str, Any]) -> dict[str, Any]:
+        out = _fake(p)
+        if p.get("track_alignment"):
+            n = int(p["width"])
+            out["measured_alignment"] = {"2": {"ratio_omega": n ** 0.5, "omega": 0.5},
+                                         "4": {"ratio_omega": 3.0 * n ** 0.8, "omega": 0.8}}
+        return out
+
+    monkeypatch.setattr(everett, "run_everett_trial", fake)
+    cfg = config_for("tiny", out=tmp_path, log2_lrs=tuple(v / 2 for v in range(-30, -9)), seeds=(0, 1),
+                     stages=("measured-alignment", "sp-measured-omega"))
+    res = everett.run(cfg, progress=False)
+    sp = next(a for a in res["alignment"] if a["parametrization"] == "sp")
+    assert sp["layers"]["2"]["omega"] == pytest.approx(0.5) and sp["layers"]["4"]["omega"] == pytest.approx(0.8)
+    (g,) = res["curves"]
+    assert g["extra_exponent"] == pytest.approx(0.3) and g["measured_omega"] == pytest.approx(0.8)
+    assert all(r["extra_c_hidden"] == pytest.approx(0.3) for r in g["rows"])

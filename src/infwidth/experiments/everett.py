@@ -26,8 +26,12 @@ E. **Epsilon**: muP (tuned) in float32 with the loss multiplied by ``loss_scale`
    entries at large widths fall below a fixed epsilon: Adam with constant eps, Adam with eps scaled
    by the derived exponents (eps0 m^-e per layer), and Adam-atan2; training-loss curves per width.
 F. **Measured alignment**: SP and muP trained at the tuned base LR at every width; per layer the ratio
-   |W_0 Delta z| / (|W_0| |Delta z|) after training (RMS over a probe batch). Independence (CLT) keeps it
-   constant in width (omega = 1/2), full correlation makes it grow like n^(1/2) (omega = 1).
+   |W_0 Delta z| / (|W_0| |Delta z|) after training (RMS over a probe batch), which grows like n^omega with
+   the fan-in n: omega = 1/2 for independent W_0 and Delta z (the CLT, what the derived exponents assume),
+   1 for full correlation (the law of large numbers; TP4 Eq. (8) for the readout).
+G. **SP with the measured omega**: SP (tuned) with the embedding and hidden LRs multiplied by a further
+   n^-(omega - 1/2), omega the readout's measured in F (Eq. (8)'s argument with the measured exponent
+   instead of omega = 1).
 """
 
 from __future__ import annotations
@@ -348,7 +352,8 @@ def layer_scan(runner: Runner, param: str, tuned: Mapping[str, Any]) -> dict[str
 
 def alignment_by_width(runner: Runner, param: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
     """Stage F: train at the tuned base LR at every width (seed 0) and measure, per layer, the W_0 Delta z
-    ratio after training; its slope in log2(width) is the measured omega - 1/2 relative to independence."""
+    ratio after training; the ratio grows like n^omega (1/2: independent, 1: fully aligned), so its slope in
+    log2(width) is the measured omega."""
     cfg = runner.cfg
     widths = sorted(cfg.widths)
     trials = [_trial(cfg, parametrization=param, width=w, lr=2.0 ** tuned["log2_lr_tuned"], seed=0,
@@ -362,7 +367,7 @@ def alignment_by_width(runner: Runner, param: str, tuned: Mapping[str, Any]) -> 
                   for r in rows]
         x, y = np.log2(widths), np.log2(ratios)
         slope = float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else math.nan
-        out["layers"][layer] = {"ratio_omega": ratios, "omega": 0.5 + slope,
+        out["layers"][layer] = {"ratio_omega": ratios, "omega": slope,
                                 "omega_at_largest": float(rows[-1]["measured_alignment"][layer]["omega"])
                                 if "measured_alignment" in rows[-1] else math.nan}
     return out
@@ -415,6 +420,23 @@ def equivalent_curve(runner: Runner, p: str, q_curve: dict[str, Any], **kw: Any)
 _PARAM_KEYS = ("task", "parametrization", "alignment", "optimizer", "eps", "eps_mode", "loss_scale", "curve_every",
                "base_width", "steps", "batch", "mult_embedding", "mult_hidden", "mult_readout", "width", "lr", "seed",
                "data_dir", "global_lr", "track_alignment", "extra_c_embedding", "extra_c_hidden")
+
+
+def measured_omega_curve(runner: Runner, sp_align: Mapping[str, Any],
+                         tuned: Mapping[str, float]) -> dict[str, Any] | None:
+    """Stage G: SP (tuned) with the embedding and hidden LRs x n^-(omega - 1/2), omega the readout's measured
+    W_0 Delta z exponent (stage F; rounded to 0.01 so that reruns reuse the trials). None when F measured
+    no finite omega."""
+    if not sp_align["layers"]:
+        return None
+    readout = list(sp_align["layers"])[-1]
+    omega = float(sp_align["layers"][readout]["omega"])
+    if not math.isfinite(omega):
+        return None
+    extra = round(omega - 0.5, 2)
+    c = transfer_curve(runner, f"sp tuned, emb/hid LR x n^-{extra:g} (readout omega {omega:.2f} measured)",
+                       parametrization="sp", extra_c_embedding=extra, extra_c_hidden=extra, **tuned)
+    return {**c, "measured_omega": omega, "extra_exponent": extra}
 
 
 def _transfer_curves(runner: Runner, params: Sequence[str], tuned: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -473,6 +495,11 @@ def run(cfg: EverettConfig, progress: bool = True, command: str = "") -> dict[st
     # NTK and MF train like SP and muP under Adam (EQUIVALENT): measure the alignment of the others only
     own = [p for p in cfg.parametrizations if EQUIVALENT.get(p) not in cfg.parametrizations]
     align = [alignment_by_width(runner, p, search) for p in own] if "measured-alignment" in stages else []
+    if "sp" in cfg.parametrizations and "sp-measured-omega" in stages:
+        sp_align = next((a for a in align if a["parametrization"] == "sp"), None)
+        g = measured_omega_curve(runner, sp_align or alignment_by_width(runner, "sp", search), tuned)
+        if g is not None:
+            curves.append(g)
     result = {"search": search, "curves": curves, "scans": scans, "eps": eps, "alignment": align,
               "stages_not_run": [st for st in STAGES if st not in stages]}
     write_outputs(cfg, result, command)

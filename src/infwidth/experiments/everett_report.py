@@ -13,8 +13,9 @@ from typing import Any
 from infwidth.io import write_csv, write_generated_block, write_json
 
 #: Stages after the constant search (A, always run): B transfer, C alignment-mid / alignment-none / eq8 /
-#: sp-global, D scans, E eps, F measured-alignment (see :mod:`infwidth.experiments.everett`).
-STAGES = ("transfer", "alignment-mid", "alignment-none", "eq8", "sp-global", "scans", "eps", "measured-alignment")
+#: sp-global, D scans, E eps, F measured-alignment, G sp-measured-omega (see :mod:`infwidth.experiments.everett`).
+STAGES = ("transfer", "alignment-mid", "alignment-none", "eq8", "sp-global", "scans", "eps", "measured-alignment",
+          "sp-measured-omega")
 _RESULT_KEYS = ("loss", "diverged", "curve", "grad_over_eps", "finished")
 
 
@@ -30,7 +31,8 @@ def write_outputs(cfg: Any, result: dict[str, Any], command: str = "") -> None:
     write_json(out / "everett.json", slim)
     from infwidth.viz.scaling import plot_transfer
 
-    plot_transfer(rows, out / "everett_transfer.png", panel="label")
+    if rows:
+        plot_transfer(rows, out / "everett_transfer.png", panel="label")
     if result["eps"]:
         plot_eps(result["eps"], out / "everett_eps.png")
     write_generated_block(out / "everett.md", "everett", markdown(cfg, slim, command))
@@ -176,8 +178,9 @@ def _alignment(rows: list[dict[str, Any]]) -> list[str]:
         return []
     widths = rows[0]["widths"]
     lines = ["", "### F. Measured alignment of W_0 and Delta z (tuned base LR, seed 0, after training)", "",
-             "Ratio |W_0 Delta z| / (|W_0| |Delta z|) (RMS over 256 test images) per width; omega = 1/2 + its "
-             "slope in log2(width) (1/2: independent, as the derivation assumes; 1: fully aligned). Layers: "
+             "Ratio |W_0 Delta z| / (|W_0| |Delta z|) (RMS over 256 test images) per width; it grows like n^omega, "
+             "omega = its slope in log2(width) (1/2: independent, as the derived exponents assume; 1: fully "
+             "aligned). Layer `0` (embedding) has no Delta z: its input is the data. Layers: "
              "`0` embedding, `2` hidden, `4` readout.", "",
              "| parametrization | layer | " + " | ".join(f"width {w}" for w in widths) + " | omega |",
              "|---|---|" + "---|" * (len(widths) + 1)]

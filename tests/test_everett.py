@@ -41,6 +41,8 @@ def test_sweep_brackets_the_optimum_and_measures_drift(tmp_path: Path, monkeypat
     assert len(xs) < len(runner.cfg.log2_lrs)  # only around the optimum
     c = transfer_curve(runner, "sp", parametrization="sp")
     assert c["drift"] == pytest.approx(-0.5, abs=1e-9) and c["largest_seeds"] == [0, 1, 1]
+    # the base optimum (-10) is one octave above the largest width's (-11): 0.01 * 1^2 worse
+    assert c["transfer_penalty"] == pytest.approx(0.01, abs=1e-9) and c["transfer_penalty_log2_lr"] == -10.0
     s = search_constants(runner, "mup")
     assert s["multipliers"] == {"embedding": 0.5, "hidden": 1.0, "readout": 2.0}
 

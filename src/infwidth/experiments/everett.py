@@ -314,6 +314,10 @@ def transfer_curve(runner: Runner, label: str, **kw: Any) -> dict[str, Any]:
         best.append(b)
         rows += r
     s, se = drift(widths, opts)
+    # what not transferring costs: mean loss at the largest width at the grid LR nearest the base optimum
+    lrs_w, means_w = _mean_by([r for r in rows if int(r["width"]) == widths[-1]], "lr")
+    k = int(np.argmin([abs(math.log2(x) - opts[0]) for x in lrs_w]))
+    penalty = means_w[k] - best[-1]
     top_seeds = list(cfg.seeds) + list(cfg.extra_seeds_at_largest)
     _, _, top_rows = runner.lr_sweep(widths[-1], top_seeds, center, **kw)
     lrs, _ = _mean_by(top_rows, "lr")
@@ -324,6 +328,7 @@ def transfer_curve(runner: Runner, label: str, **kw: Any) -> dict[str, Any]:
     arr = np.array(per_seed)
     return {"label": label, **{k: v for k, v in kw.items() if k in ("parametrization", "alignment")},
             "widths": widths, "log2_lr_opt": opts, "best_loss": best, "drift": s, "drift_se": se,
+            "transfer_penalty": penalty, "transfer_penalty_log2_lr": math.log2(lrs_w[k]),
             "largest_width": widths[-1], "largest_best_loss_mean": float(arr.mean()),
             "largest_best_loss_se": float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else math.nan,
             "largest_seeds": top_seeds, "largest_per_seed": per_seed, "rows": rows, "top_rows": top_rows, "lrs": lrs}

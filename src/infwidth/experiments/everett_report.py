@@ -101,22 +101,23 @@ def markdown(cfg: Any, result: dict[str, Any], command: str = "") -> str:
     lines += ["", "### B, C. Transfer of the global LR across widths", "",
               "Drift: least-squares slope of log2(optimal LR) on log2(width) (± its standard error over the "
               "widths); 0 = the optimum transfers. Best loss at the largest width: each seed's best over the "
-              "grid, mean ± SE over seeds.", "",
+              "grid, mean ± SE over seeds. Penalty: at the largest width, the mean loss at the grid LR nearest "
+              "the base width's optimum minus the best mean loss (what using the base width's LR costs).", "",
               "| setting | optimal log2 LR per width | best loss per width | drift per doubling | "
-              "best loss at the largest width |", "|---|---|---|---|---|"]
+              "best loss at the largest width | penalty |", "|---|---|---|---|---|---|"]
     for c in result["curves"]:
         if "equivalent_to" in c:
             lines.append(f"| {c['label']} | = {c['equivalent_to']} (Adam symmetry); checked at width "
                          f"{c['check_width']}: max abs loss difference {c['check_max_abs_diff']:.1e} over "
                          f"{c['check_trials']} trials, same divergences: {c['check_same_divergence']} | | "
                          f"{c['drift']:+.2f} ± {_f(c['drift_se'], 2)} | {_f(c['largest_best_loss_mean'])} ± "
-                         f"{_f(c['largest_best_loss_se'])} |")
+                         f"{_f(c['largest_best_loss_se'])} | {_f(c.get('transfer_penalty', math.nan))} |")
             continue
         opts = ", ".join(f"{w}: {o:+.2f}" for w, o in zip(c["widths"], c["log2_lr_opt"]))
         best = ", ".join(_f(b) for b in c["best_loss"])
         lines.append(f"| {c['label']} | {opts} | {best} | {c['drift']:+.2f} ± {_f(c['drift_se'], 2)} | "
                      f"{_f(c['largest_best_loss_mean'])} ± {_f(c['largest_best_loss_se'])} "
-                     f"(n = {len(c['largest_seeds'])}) |")
+                     f"(n = {len(c['largest_seeds'])}) | {_f(c.get('transfer_penalty', math.nan))} |")
     lines += _sp_vs_mup(result["curves"]) + _scans(result["scans"], cfg) + _eps(result["eps"], cfg)
     lines += _alignment(result.get("alignment", []))
     return "\n".join(lines)

@@ -348,8 +348,9 @@ def layer_scan(runner: Runner, param: str, tuned: Mapping[str, Any]) -> dict[str
                              **{f"mult_{k}": (v * f if k == role else v) for k, v in mult.items()})
                       for f in cfg.scan_factors for s in cfg.seeds]
             facs, means = _mean_by(runner.run(trials), f"mult_{role}")
-            lo, _ = optimum([x / mult[role] for x in facs], means)
-            per_width.append({"factors": [x / mult[role] for x in facs], "losses": means, "log2_opt": lo})
+            lo, interior = optimum([x / mult[role] for x in facs], means)
+            per_width.append({"factors": [x / mult[role] for x in facs], "losses": means, "log2_opt": lo,
+                              "interior": interior})
         shift = (per_width[1]["log2_opt"] - per_width[0]["log2_opt"]) / math.log2(w_hi / w_lo)
         out["roles"][role] = {"per_width": per_width, "missing_exponent": shift}
     return out

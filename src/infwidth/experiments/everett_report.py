@@ -140,15 +140,18 @@ def _scans(scans: list[dict[str, Any]], cfg: Any) -> list[str]:
         return []
     lines = ["", "### D. Per-layer LR scans (the others at their tuned values)", "",
              f"Each layer's LR multiplier alone (factors {list(cfg.scan_factors)} of its tuned value) at widths "
-             f"{scans[0]['widths']}; missing exponent = shift of that layer's optimal multiplier per width "
-             "doubling (0: the prescription is right; -1/2: that layer's LR should fall like n^-1/2 more).", "",
+             f"{scans[0]['widths']}, the global LR at its tuned base optimum; shift = change of that layer's log2 "
+             "optimal multiplier per width doubling (0: that layer transfers). The other layers are held, so when "
+             "the whole network is too hot at the largest width each layer alone compensates: the shifts are "
+             "conditional, not independent per-layer exponents. An optimum at the edge of the factors is "
+             "censored.", "",
              "| parametrization | layer | log2 optimal factor at the base width | at the largest width | "
-             "missing exponent |", "|---|---|---|---|---|"]
+             "shift per doubling |", "|---|---|---|---|---|"]
     for s in scans:
         for role, r in s["roles"].items():
-            lo, hi = r["per_width"][0]["log2_opt"], r["per_width"][1]["log2_opt"]
-            lines.append(f"| {s['parametrization']} | {role} | {lo:+.2f} | {hi:+.2f} | "
-                         f"{r['missing_exponent']:+.2f} |")
+            lo, hi = (f"{w['log2_opt']:+.2f}" + ("" if w.get("interior", True) else " (edge)")
+                      for w in r["per_width"])
+            lines.append(f"| {s['parametrization']} | {role} | {lo} | {hi} | {r['missing_exponent']:+.2f} |")
     return lines
 
 

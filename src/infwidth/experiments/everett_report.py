@@ -29,13 +29,60 @@ def write_outputs(cfg: Any, result: dict[str, Any], command: str = "") -> None:
     slim = {**result, "curves": [{k: v for k, v in c.items() if k not in ("rows", "top_rows")}
                                  for c in result["curves"]]}
     write_json(out / "everett.json", slim)
-    from infwidth.viz.scaling import plot_transfer
-
     if rows:
-        plot_transfer(rows, out / "everett_transfer.png", panel="label")
+        plot_transfer_grid(result["curves"], out / "everett_transfer.png")
     if result["eps"]:
         plot_eps(result["eps"], out / "everett_eps.png")
     write_generated_block(out / "everett.md", "everett", markdown(cfg, slim, command))
+
+
+def plot_transfer_grid(curves: list[dict[str, Any]], path: Path, cols: int = 3) -> Path:
+    """One panel per swept setting: mean test loss over seeds against log2(global LR), one line per width,
+    each width's optimum marked; the y range is the 0.15 above the panel's best loss, where the optima are."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from infwidth.viz import save_figure
+
+    swept = [c for c in curves if c.get("rows")]
+    widths = sorted({int(r["width"]) for c in swept for r in c["rows"]})
+    rows_n = -(-len(swept) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.3 * rows_n), squeeze=False, sharex=True)
+    cmap = plt.get_cmap("viridis")
+    for ax, c in zip(axes.flat, swept):
+        best = math.inf
+        for i, w in enumerate(widths):
+            by: dict[float, list[float]] = {}
+            for r in c["rows"]:
+                if int(r["width"]) == w and math.isfinite(float(r["loss"])):
+                    by.setdefault(math.log2(float(r["lr"])), []).append(float(r["loss"]))
+            if not by:
+                continue
+            xs = sorted(by)
+            ys = [float(np.mean(by[x])) for x in xs]
+            best = min(best, min(ys))
+            color = cmap(i / max(1, len(widths) - 1))
+            ax.plot(xs, ys, "o-", ms=3, color=color, label=f"width {w}")
+            if w in c["widths"]:
+                ax.axvline(c["log2_lr_opt"][c["widths"].index(w)], color=color, lw=0.8, ls=":")
+        if math.isfinite(best):
+            ax.set_ylim(best - 0.01, best + 0.15)
+        ax.set_title(f"{c['label']}\ndrift {c['drift']:+.2f} ± {c['drift_se']:.2f} per doubling", fontsize=8.5)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(swept):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("log2 global LR")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test loss (mean over seeds)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("CIFAR MLP, Adam: test loss against the global LR per width (dotted: each width's optimum)",
+                 fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_eps(curves: list[dict[str, Any]], path: Path) -> Path:

@@ -55,7 +55,7 @@ def test_report_keeps_prose_and_lists_every_stage(tmp_path: Path, monkeypatch: p
     text = (tmp_path / "everett.md").read_text()
     assert text.startswith("# Notes by hand") and "BEGIN GENERATED everett" in text
     for part in ("### A.", "ntk untuned | = sp (Adam symmetry)", "mf tuned | = mup", "### D.", "### E.",
-                 "sp-global", "mid alignment"):
+                 "sp-global", "mid alignment", "paired by seed", "seeds [0, 1]"):
         assert part in text, part
     labels = [c["label"] for c in res["curves"]]
     assert labels[:4] == ["sp untuned", "sp tuned", "ntk untuned", "ntk tuned"]

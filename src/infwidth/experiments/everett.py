@@ -80,6 +80,7 @@ class EverettConfig:
     scan_params: Sequence[str] = ("sp", "mup")
     eps_widths: Sequence[int] = (64, 256, 1024, 2048)
     eps_steps: int = 200
+    eps_seeds: Sequence[int] = (0, 1, 2)
     eps: float = 1e-8
     loss_scale: float = 3e-5
     stages: Sequence[str] = STAGES
@@ -102,7 +103,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
     "tiny": {"widths": (16, 32, 64), "base_width": 16, "log2_lrs": (-12.0, -10.0, -8.0, -6.0), "seeds": (0,),
              "extra_seeds_at_largest": (1,), "steps": 4, "batch": 16, "search_factors": (0.5, 1.0, 2.0),
-             "scan_factors": (0.5, 1.0, 2.0), "eps_widths": (16, 64), "eps_steps": 8},
+             "scan_factors": (0.5, 1.0, 2.0), "eps_widths": (16, 64), "eps_steps": 8, "eps_seeds": (0, 1)},
 }
 
 
@@ -389,17 +390,18 @@ def eps_curves(runner: Runner, tuned: Mapping[str, Any]) -> list[dict[str, Any]]
                 ("Adam-atan2 (no eps)", {"optimizer": "adam-atan2"}),
                 ("Adam, constant eps, loss scale 1", {"optimizer": "adam", "eps_mode": "constant", "loss_scale": 1.0})]
     trials, labels = [], []
-    for label, v in variants:
-        for w in cfg.eps_widths:
-            trials.append(_trial(cfg, parametrization="mup", width=w, lr=2.0 ** tuned["log2_lr_tuned"], seed=0,
-                                 steps=cfg.eps_steps, eps=cfg.eps, curve_every=every,
-                                 loss_scale=v.get("loss_scale", cfg.loss_scale),
-                                 **{f"mult_{k}": x for k, x in tuned["multipliers"].items()},
-                                 **{k: x for k, x in v.items() if k != "loss_scale"}))
-            labels.append(label)
+    for seed in cfg.eps_seeds:
+        for label, v in variants:
+            for w in cfg.eps_widths:
+                trials.append(_trial(cfg, parametrization="mup", width=w, lr=2.0 ** tuned["log2_lr_tuned"],
+                                     seed=seed, steps=cfg.eps_steps, eps=cfg.eps, curve_every=every,
+                                     loss_scale=v.get("loss_scale", cfg.loss_scale),
+                                     **{f"mult_{k}": x for k, x in tuned["multipliers"].items()},
+                                     **{k: x for k, x in v.items() if k != "loss_scale"}))
+                labels.append(label)
     rows = runner.run(trials)
-    return [{"variant": lab, "width": int(r["width"]), "curve_every": every, "curve": r.get("curve", []),
-             "loss": r["loss"], "grad_over_eps": r.get("grad_over_eps", {}),
+    return [{"variant": lab, "width": int(r["width"]), "seed": int(r["seed"]), "curve_every": every,
+             "curve": r.get("curve", []), "loss": r["loss"], "grad_over_eps": r.get("grad_over_eps", {}),
              "loss_scale": r["loss_scale"]} for lab, r in zip(labels, rows)]
 
 

@@ -100,16 +100,19 @@ def plot_eps(curves: list[dict[str, Any]], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(variants), figsize=(4.3 * len(variants), 3.8), sharey=True, squeeze=False)
     for ax, v in zip(axes[0], variants):
         for i, w in enumerate(widths):
-            c = next((x for x in curves if x["variant"] == v and x["width"] == w), None)
-            if c is None or not c["curve"]:
+            cs = [x["curve"] for x in curves if x["variant"] == v and x["width"] == w and x["curve"]]
+            if not cs:
                 continue
-            steps = [c["curve_every"] * k for k in range(len(c["curve"]))]
-            ax.plot(steps, c["curve"], color=cmap(i / max(1, len(widths) - 1)), label=f"width {w}")
+            k = min(len(c) for c in cs)  # a diverged run stops early
+            mean = [sum(c[j] for c in cs) / len(cs) for j in range(k)]
+            every = next(x["curve_every"] for x in curves if x["variant"] == v)
+            ax.plot([every * j for j in range(k)], mean, color=cmap(i / max(1, len(widths) - 1)),
+                    label=f"width {w}")
         scale = next((x["loss_scale"] for x in curves if x["variant"] == v), 1.0)
         ax.set_title(f"{v}\n(loss x {scale:g})", fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("training cross-entropy (unscaled)")
+    axes[0][0].set_ylabel("training cross-entropy (unscaled), mean over seeds")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("muP MLP on CIFAR-10, float32, Adam eps vs gradient underflow", fontsize=10)
     fig.tight_layout()
@@ -202,26 +205,51 @@ def _scans(scans: list[dict[str, Any]], cfg: Any) -> list[str]:
     return lines
 
 
+def _mean_se(vals: list[float]) -> str:
+    """``mean ± SE`` over seeds (the SE only when there are several)."""
+    import numpy as np
+
+    v = np.array([x for x in vals if math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return "–"
+    return f"{v.mean():.3f} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+
+
 def _eps(eps: list[dict[str, Any]], cfg: Any) -> list[str]:
     if not eps:
         return []
     widths = sorted({e["width"] for e in eps})
+    seeds = sorted({int(e.get("seed", 0)) for e in eps})
     lines = ["", "### E. Adam epsilon and gradient underflow (muP, float32)", "",
-             f"Loss multiplied by {cfg.loss_scale:g} before backward, eps = {cfg.eps:g}, {cfg.eps_steps} steps; "
-             "median |gradient entry| / eps per weight matrix at the first step (with that loss scale):", "",
+             f"Loss multiplied by {cfg.loss_scale:g} before backward, eps = {cfg.eps:g}, {cfg.eps_steps} steps, "
+             f"seeds {seeds}; median |gradient entry| / eps per weight matrix at the first step (with that loss "
+             f"scale; seed {seeds[0]}):", "",
              "| width | embedding | hidden | readout |", "|---|---|---|---|"]
     first = next(e for e in eps if e["variant"].startswith("Adam, constant eps") and e["loss_scale"] != 1.0)
     for w in widths:
-        e = next((x for x in eps if x["variant"] == first["variant"] and x["width"] == w), None)
+        e = next((x for x in eps if x["variant"] == first["variant"] and x["width"] == w
+                  and int(x.get("seed", 0)) == seeds[0]), None)
         g = e["grad_over_eps"] if e else {}
         lines.append(f"| {w} | " + " | ".join(_f(g.get(r, math.nan), 3) for r in ("embedding", "hidden", "readout"))
                      + " |")
-    lines += ["", "Final test loss:", "", "| variant | " + " | ".join(f"width {w}" for w in widths) + " |",
-              "|---|" + "---|" * len(widths)]
-    for v in dict.fromkeys(e["variant"] for e in eps):
-        vals = {e["width"]: e["loss"] for e in eps if e["variant"] == v}
-        lines.append(f"| {v} | " + " | ".join(_f(vals.get(w, math.nan)) for w in widths) + " |")
-    return lines + ["", "Figure: `everett_eps.png` (training loss per step, one panel per variant)."]
+    variants = list(dict.fromkeys(e["variant"] for e in eps))
+    ref = variants[-1]  # the unscaled loss: no gradient near eps
+
+    def loss(v: str, w: int, sd: int) -> float:
+        return next((float(e["loss"]) for e in eps if e["variant"] == v and e["width"] == w
+                     and int(e.get("seed", 0)) == sd), math.nan)
+
+    lines += ["", "Final test loss, mean ± SE over the seeds:", "",
+              "| variant | " + " | ".join(f"width {w}" for w in widths) + " |", "|---|" + "---|" * len(widths)]
+    for v in variants:
+        lines.append(f"| {v} | " + " | ".join(_mean_se([loss(v, w, sd) for sd in seeds]) for w in widths) + " |")
+    lines += ["", f"Minus the reference ({ref}), paired by seed (same init and minibatches), mean ± SE:", "",
+              "| variant | " + " | ".join(f"width {w}" for w in widths) + " |", "|---|" + "---|" * len(widths)]
+    for v in variants[:-1]:
+        lines.append(f"| {v} | " + " | ".join(_mean_se([loss(v, w, sd) - loss(ref, w, sd) for sd in seeds])
+                                              for w in widths) + " |")
+    return lines + ["", "Figure: `everett_eps.png` (training loss per step, mean over the seeds, one panel per "
+                    "variant)."]
 
 
 def _alignment(rows: list[dict[str, Any]]) -> list[str]:

@@ -205,14 +205,15 @@ def _scans(scans: list[dict[str, Any]], cfg: Any) -> list[str]:
     return lines
 
 
-def _mean_se(vals: list[float]) -> str:
-    """``mean ± SE`` over seeds (the SE only when there are several)."""
+def _mean_se(vals: list[float], sign: str = "") -> str:
+    """``mean ± SE`` over seeds (the SE only when there are several); ``sign="+"`` prints the mean's sign."""
     import numpy as np
 
     v = np.array([x for x in vals if math.isfinite(x)], dtype=float)
     if len(v) == 0:
         return "–"
-    return f"{v.mean():.3f} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+    m = f"{v.mean():{sign}.3f}"
+    return f"{m} ± {v.std(ddof=1) / math.sqrt(len(v)):.3f}" if len(v) > 1 else m
 
 
 def _eps(eps: list[dict[str, Any]], cfg: Any) -> list[str]:
@@ -246,7 +247,7 @@ def _eps(eps: list[dict[str, Any]], cfg: Any) -> list[str]:
     lines += ["", f"Minus the reference ({ref}), paired by seed (same init and minibatches), mean ± SE:", "",
               "| variant | " + " | ".join(f"width {w}" for w in widths) + " |", "|---|" + "---|" * len(widths)]
     for v in variants[:-1]:
-        lines.append(f"| {v} | " + " | ".join(_mean_se([loss(v, w, sd) - loss(ref, w, sd) for sd in seeds])
+        lines.append(f"| {v} | " + " | ".join(_mean_se([loss(v, w, sd) - loss(ref, w, sd) for sd in seeds], "+")
                                               for w in widths) + " |")
     return lines + ["", "Figure: `everett_eps.png` (training loss per step, mean over the seeds, one panel per "
                     "variant)."]

@@ -47,7 +47,7 @@ def test_inexact_or_non_numbers_are_refused(value):
     (lambda: plan("gpt2", torch.nn.Linear(4, 4)), "plan(model, base)"),
     (lambda: preset("mup", True), "depth must be an integer"),
     (lambda: preset("mup", 2.0), "depth must be an integer"),
-    (lambda: AbcMLP("mup", 64, d_in=3), "AbcMLP needs an AbcParametrization"),
+    (lambda: AbcMLP("mup", 64, d_in=3), "an AbcParametrization"),
     (lambda: AbcMLP(preset("mup", 2), 64.5, d_in=3), "integers >= 1"),  # was: TypeError from torch.randn
     (lambda: AbcMLP(preset("mup", 2), 0, d_in=3), "integers >= 1"),
 ])

@@ -74,7 +74,7 @@ def test_tied_readout_in_gauges_that_cannot_express_it():
         plan(zoo.nanogpt(64), zoo.nanogpt(32), "sp", "adam")  # SP's derived rates differ on the two sides
     with pytest.raises(InfwidthError, match="readout_zero_init would zero the embedding"):
         plan(zoo.nanogpt(64), zoo.nanogpt(32), readout_zero_init=True)
-    assert plan(zoo.nanogpt(64), zoo.nanogpt(32), "mf", "sgd").parametrization == "mf"  # MF ties fine
+    assert plan(zoo.nanogpt(64), zoo.nanogpt(32), "mf", "sgd").parametrization == "mfp"  # MF (canonical mfp) ties fine
 
 
 def test_options_and_attention_guards():

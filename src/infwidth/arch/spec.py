@@ -19,6 +19,7 @@ its initial weights (TP4 Section 6.2, Eq. (20)).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,9 @@ class MLPSpec:
     def __post_init__(self) -> None:
         for name in ("depth", "d_in", "d_out"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, numbers.Integral)) or v < 1:
                 raise InfwidthError(f"{name} must be an integer >= 1, got {v!r}.")
+            object.__setattr__(self, name, int(v))  # NumPy integers accepted, stored as int
         if self.residual and self.depth < 2:
             raise InfwidthError("residual blocks start at layer 2, so residual=True needs depth >= 2 hidden layers.")
         L = self.depth

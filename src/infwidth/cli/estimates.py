@@ -86,7 +86,7 @@ def sweep(model: str, widths: Sequence[int], steps: int, trials_per_width: int, 
 def transfer(task: str, widths: Sequence[int], steps: int, batch: int, trials_per_width: int,
              workers: int) -> Estimate:
     """infwidth.experiments.transfer: an MLP 3072 -> w -> w -> 10 on CIFAR-10 (4096 training images kept
-    in memory), or a 2-block character transformer (vocabulary 27, context 32)."""
+    in memory), or a 2-block character transformer (text-transformer, hf-gpt2: vocabulary 27, context 32)."""
     what = f"the transfer sweep up to width {max(widths)} ({trials_per_width} trials per width, {steps} steps)"
     if task == "cifar-mlp":
         est = mlp_training(what, widths, 2, 3072, 10, batch, steps, runs=trials_per_width)

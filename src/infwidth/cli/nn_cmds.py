@@ -9,6 +9,7 @@ import click
 from infwidth.cli import cli, experiment
 from infwidth.cli import options as o
 from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.coordcheck_model import BATCH_FILE, DATA, MODEL
 from infwidth.cli.parametrization_cmds import Exponents, parametrization_options, resolve_parametrization
 from infwidth.parametrization import AbcParametrization
 
@@ -24,6 +25,31 @@ def _check_phi(name: str) -> None:
 PHI = o.Spec(_check_phi, "activation", "relu")
 
 
+def _coordcheck_names() -> list[str]:
+    from infwidth.parametrization.presets import PRESETS
+    from infwidth.scaling.exponents import PARAMETRIZATIONS
+
+    return list(dict.fromkeys([*PRESETS, *PARAMETRIZATIONS, "sp-global"]))
+
+
+def _normalize_name(text: str) -> str:
+    from infwidth.parametrization.presets import canonical
+
+    name = canonical(text)
+    return "sp-global" if name in ("sp-global", "sp_global") else name
+
+
+# The built-in MLP check takes the TP4 presets; --model takes the scaling names (sp, ntp, mfp, mup, sp-global);
+# aliases (ntk, mf, μP, SP_STABLE, ...) through the one registry's canonical().
+COORDCHECK_NAMES = o.Name(_coordcheck_names, "parametrization", normalize=_normalize_name)
+
+
+def coordcheck_parametrization(f: click.decorators.FC) -> click.decorators.FC:
+    """parametrization_options with the names of both modes of ``coordcheck``."""
+    return parametrization_options(f, COORDCHECK_NAMES, "Named parametrization: a TP4 preset (sp, sp_stable, ntp, "
+                                   "mfp, mup) for the MLP; with --model sp, ntp, mfp, mup or sp-global [default: mup].")
+
+
 def _override(p: AbcParametrization, a: Exponents, b: Exponents, c: Exponents) -> AbcParametrization:
     """``p`` with the given exponent lists replaced (the network actually built in a mis-scaling check)."""
     if a is None and b is None and c is None:
@@ -32,42 +58,65 @@ def _override(p: AbcParametrization, a: Exponents, b: Exponents, c: Exponents) -
 
 
 @cli.command("coordcheck")
-@parametrization_options
-@click.option("--widths", type=o.Widths(min_len=2), default="6..12", show_default=True,
-              help='Widths (two or more): "64,128,256" or a log2 range "6..12".')
-@click.option("--seeds", type=o.SIZE, default=4, show_default=True,
-              help="Independent initializations (and input batches).")
-@click.option("--steps", type=o.SIZE, default=3, show_default=True, help="SGD steps t = 1..steps.")
-@click.option("--eta", type=o.POSITIVE_FLOAT, default=0.1, show_default=True,
-              help="Base learning rate eta (LR = eta n^-c).")
-@click.option("--phi", type=PHI, default="relu", show_default=True, help="relu, tanh, gelu, identity or square.")
-@click.option("--batch", type=o.SIZE, default=16, show_default=True, help="Training batch size (fixed inputs).")
-@click.option("--d-in", type=o.SIZE, default=8, show_default=True, help="Input dimension.")
-@click.option("--d-out", type=o.SIZE, default=8, show_default=True,
-              help="Output dimension (more outputs: less noise).")
-@click.option("--tol", type=o.POSITIVE_FLOAT, default=0.15, show_default=True,
-              help="Slope tolerance of the pass/fail verdict.")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--model", type=MODEL, default=None, metavar="PKG.MOD:FACTORY",
+              help="Check any model: FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
+@coordcheck_parametrization
+@click.option("--widths", type=o.Widths(min_len=2), default=None, help='Widths: "64,128,256" or a log2 range "6..12" '
+              "[default: 6..12; with --model 64,128,256,512].")
+@click.option("--seeds", type=o.SIZE, default=None, help="Independent initializations (and input batches) "
+              "[default: 4; with --model 2].")
+@click.option("--steps", type=o.SIZE, default=3, show_default=True, help="Optimizer steps t = 1..steps.")
+@click.option("--eta", "--lr", "eta", type=o.POSITIVE_FLOAT, default=None,
+              help="Base learning rate (LR = eta n^-c) [default: 0.1; with --model 1e-3 for Adam, 0.05 for SGD].")
+@click.option("--phi", type=PHI, default=None, help="MLP nonlinearity: relu, tanh, gelu, identity or square "
+              "[default: relu].")
+@click.option("--batch", type=o.SIZE, default=None, help="Batch size (fixed inputs) [default: 16; with --model 8].")
+@click.option("--d-in", type=o.SIZE, default=None, help="MLP input dimension [default: 8].")
+@click.option("--d-out", type=o.SIZE, default=None, help="MLP output dimension (more: less noise) [default: 8].")
+@click.option("--tol", type=o.POSITIVE_FLOAT, default=None, help="Slope tolerance of the pass/fail verdict "
+              "[default: 0.15; with --model 0.25, half the spacing of the derived exponents].")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+              help="[default: float64; with --model float32].")
 @click.option("--device", type=o.DEVICE, default=None, help="torch device, e.g. cuda (default: cpu).")
 @click.option("--build-a", type=o.RationalList(), default=None,
               help="Build the network with these a_l instead (mis-scaling test).")
 @click.option("--build-b", type=o.RationalList(), default=None, help="Build the network with these b_l instead.")
 @click.option("--build-c", type=o.RationalList(max_len=1), default=None, help="Build the network with this c instead.")
+@click.option("--optimizer", type=o.Name(("adam", "adam-atan2", "sgd"), "optimizer"), default=None,
+              help="With --model: the optimizer [default: adam].")
+@click.option("--base-width", type=o.SIZE, default=None, help="With --model: base width [default: the smallest width].")
+@click.option("--data", type=DATA, default=None, help="With --model: random inputs, auto (from the first layer), "
+              "tokens:VOCAB[:LENGTH], images:C[xHxW] or vectors:DIM [default: auto].")
+@click.option("--batch-file", type=BATCH_FILE, default=None,
+              help="With --model: a torch.save'd tensor or {'inputs': ..., 'labels': ...} used instead of --data.")
+@click.option("--loss", type=o.Name(("auto", "xent", "mse"), "loss"), default=None,
+              help="With --model: cross-entropy on the output's last dim, or MSE, against random or given labels.")
+@click.option("--alignment", type=o.Name(("full", "none"), "alignment"), default=None,
+              help="With --model: alignment assumption of the predicted exponents [default: full].")
 @click.option("--out-dir", type=o.OutputDir(), default=Path("results"),
               show_default=True, help="Where coordcheck_<name>.csv/.png are written.")
-@click.option("--name", type=o.STEM, default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>).")
+@click.option("--name", type=o.STEM, default=None, help="File stem (default: coordcheck_<preset or abc>_L<depth>, "
+              "with --model coordcheck_<factory>_<parametrization>).")
 @force_option
 @json_option
-def coordcheck_cmd(preset_name: str | None, depth: int | None, a: Exponents, b: Exponents, c: Exponents,
-                   widths: tuple[int, ...], seeds: int, steps: int, eta: float, phi: str, batch: int, d_in: int,
-                   d_out: int, tol: float, dtype: str, device: str | None, build_a: Exponents, build_b: Exponents,
-                   build_c: Exponents, out_dir: Path, name: str | None, force: bool, as_json: bool) -> None:
-    """Measure how every coordinate scales with width and compare with the abc algebra.
+def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None, a: Exponents, b: Exponents,
+                   c: Exponents, widths: tuple[int, ...] | None, seeds: int | None, steps: int, eta: float | None,
+                   phi: str | None, batch: int | None, d_in: int | None, d_out: int | None, tol: float | None,
+                   dtype: str | None, device: str | None, build_a: Exponents, build_b: Exponents, build_c: Exponents,
+                   optimizer: str | None, base_width: int | None, data: str | None, batch_file: str | None,
+                   loss: str | None, alignment: str | None, out_dir: Path, name: str | None, force: bool,
+                   as_json: bool) -> None:
+    """Measure how every coordinate scales with width and compare with the derivation.
 
-    Trains the MLP for a few SGD steps at each width and seed, fits log2(size) vs log2(width) for
-    h^l_0, x^l_0, f_0, Delta h^l_t, Delta x^l_t, Delta W^l x^{l-1}_t and Delta f_t, and prints each
-    measured exponent (95% CI) next to the predicted one with a pass/fail verdict. Writes a CSV of
-    raw sizes, a CSV of fits and a PNG.
+    Without --model: trains the built-in abc-MLP for a few SGD steps at each width and seed, fits log2(size)
+    vs log2(width) for h^l_0, x^l_0, f_0, Delta h^l_t, Delta x^l_t, Delta W^l x^{l-1}_t and Delta f_t, and
+    prints each measured exponent (95% CI) next to the predicted one with a pass/fail verdict.
+
+    With --model PKG.MOD:FACTORY: any model. FACTORY(width) builds it at each width; it is scaled against
+    FACTORY(base width) in --parametrization (sp, ntp, mfp, mup; or sp-global: untouched, one learning rate),
+    trained --steps steps with --optimizer, and the output of every module is recorded at init and after
+    each step. Verdict: PASS, FAIL (worst offenders named) or FLAGGED (growth predicted and measured).
+    Writes a CSV of raw sizes, a CSV of fits, a JSON summary and a PNG; exit 1 when the check fails.
 
     \b
     Examples:
@@ -75,7 +124,26 @@ def coordcheck_cmd(preset_name: str | None, depth: int | None, a: Exponents, b: 
       infwidth coordcheck --parametrization sp --depth 2 --c 1 --widths 6..10
       infwidth coordcheck --a "-1/2,0,1/2" --b "1/2,1/2,1/2" --c 0
       infwidth coordcheck --parametrization mup --depth 2 --build-a "-1/2,0,0"   # forgotten readout multiplier
+      infwidth coordcheck --model mypkg.models:make_gpt --widths 64,128,256,512 --parametrization mup
+      infwidth coordcheck --model tests/zoo.py:vit --parametrization sp-global --data images:3x16x16
     """
+    from infwidth.cli.coordcheck_model import MODEL_DEFAULTS, check_mode_options, run_model_check
+
+    check_mode_options(model, preset_name, {
+        "depth": depth, "a": a, "b": b, "c": c, "phi": phi, "d_in": d_in, "d_out": d_out, "build_a": build_a,
+        "build_b": build_b, "build_c": build_c, "optimizer": optimizer, "base_width": base_width, "data": data,
+        "batch_file": batch_file, "loss": loss, "alignment": alignment})
+    if model is not None:
+        ok = run_model_check(model, preset_name, optimizer, list(widths or MODEL_DEFAULTS["widths"]), base_width,
+                             seeds or MODEL_DEFAULTS["seeds"], steps, eta, batch or MODEL_DEFAULTS["batch"], data,
+                             batch_file, loss, alignment, tol, dtype or MODEL_DEFAULTS["dtype"], device, out_dir,
+                             name, force, as_json)
+        if not ok:
+            raise SystemExit(1)
+        return
+    widths, seeds, eta, phi = widths or tuple(2**k for k in range(6, 13)), seeds or 4, eta or 0.1, phi or "relu"
+    batch, d_in, d_out, tol, dtype = batch or 16, d_in or 8, d_out or 8, tol or 0.15, dtype or "float64"
+
     import torch
     from tqdm import tqdm
 

@@ -73,15 +73,16 @@ def resolve_parametrization(
     return AbcParametrization.from_per_layer_lr(fa, fb, cs)
 
 
-def parametrization_options(f: click.decorators.FC) -> click.decorators.FC:
-    """The shared options naming a parametrization."""
+def parametrization_options(f: click.decorators.FC, names: click.ParamType = PRESET,
+                            names_help: str = "Named parametrization: sp, sp_stable, ntp, mfp or mup."
+                            ) -> click.decorators.FC:
+    """The shared options naming a parametrization (``names``: the type of --parametrization)."""
     f = click.option("--c", "c", type=EXPONENTS,
                      help='LR exponent c (LR = eta n^-c), or one per layer: "0,0,1".')(f)
     f = click.option("--b", "b", type=EXPONENTS, help='Init exponents b_1..b_{L+1}, e.g. "1/2,1/2,1/2".')(f)
     f = click.option("--a", "a", type=EXPONENTS, help='Multiplier exponents a_1..a_{L+1}, e.g. "-1/2,0,1/2".')(f)
     f = click.option("--depth", type=DEPTH, help=f"Number of hidden layers L (1 <= L <= {MAX_DEPTH_ALGEBRA}).")(f)
-    f = click.option("--parametrization", "preset_name", type=PRESET,
-                     help="Named parametrization: sp, sp_stable, ntp, mfp or mup.")(f)
+    f = click.option("--parametrization", "preset_name", type=names, help=names_help)(f)
     return f
 
 

@@ -9,6 +9,7 @@ import click
 from infwidth.cli import cli, experiment
 from infwidth.cli import options as o
 from infwidth.cli._common import force_option, info, json_option, print_json, print_table
+from infwidth.cli.coordcheck_model import MODEL
 from infwidth.experiments.everett_report import STAGES as EVERETT_STAGES
 from infwidth.parametrization.presets import canonical
 from infwidth.parametrization.rational import fmt
@@ -101,8 +102,13 @@ def sweep_cmd(model: str, parametrization: str, optimizer: str, widths: tuple[in
                  for r in rows])
 
 
+#: The tasks of ``infwidth.experiments.transfer.TASKS`` (listed here so that the CLI imports no torch).
+TRANSFER_TASKS = ("cifar-mlp", "text-transformer", "hf-gpt2")
+
+
 @experiment.command("transfer")
-@click.option("--task", type=click.Choice(["cifar-mlp", "text-transformer"]), default="cifar-mlp", show_default=True)
+@click.option("--task", type=click.Choice(TRANSFER_TASKS), default="cifar-mlp", show_default=True,
+              help="cifar-mlp, text-transformer, or hf-gpt2 (Hugging Face GPT-2, tied embeddings, its own init).")
 @click.option("--parametrizations", type=o.CommaList(TRAIN_PARAMETRIZATION, unique=True),
               default="sp-global,sp,mup", show_default=True)
 @click.option("--optimizers", type=o.CommaList(o.Name(TRAIN_OPTIMIZERS, "optimizer"), unique=True),
@@ -131,6 +137,8 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
       infwidth experiment transfer --task cifar-mlp --out results
       infwidth experiment transfer --task text-transformer --widths 32,64,128,256 --base-width 32 \\
           --steps 60 --batch 16 --out results
+      infwidth experiment transfer --task hf-gpt2 --parametrizations mup,sp-global --optimizers adam \\
+          --widths 64,128,256,512 --base-width 64 --steps 100 --batch 16 --out results
     """
     from infwidth.cli.estimates import transfer
     from infwidth.experiments.transfer import TransferConfig, run
@@ -258,3 +266,52 @@ def alignment_cmd(parametrization: str, optimizer: str, width: int, base_width: 
                 [[r["layer"], str(r["fan_in"]), f"{r['alpha']:.3f}", f"{r['omega']:.3f}", f"{r['u']:.3f}"]
                  for r in last])
     info(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+@cli.command("explain")
+@click.option("--model", type=MODEL, required=True, metavar="PKG.MOD:FACTORY",
+              help="FACTORY(width) -> nn.Module, from a module or a file (path/to/file.py:make).")
+@click.option("--base-width", type=o.SIZE, required=True, help="Width of the base model (where constants were tuned).")
+@click.option("--width", type=o.SIZE, required=True, help="Width of the model to scale.")
+@click.option("--parametrization", type=PARAMETRIZATION, default="mup", show_default=True,
+              help=f"{', '.join(PARAMETRIZATIONS)} (or an alias: ntk, mf, ...).")
+@click.option("--optimizer", type=o.Name(OPTIMIZERS, "optimizer"), default="adam", show_default=True)
+@click.option("--alignment", type=o.Name(("full", "none"), "alignment"), default="full", show_default=True)
+@click.option("--gauge", type=o.Name(("mup", "absorbed", "multipliers"), "gauge"), default=None,
+              help="Where multipliers live: mup, absorbed or multipliers (docs/scaling.md) [default: mup].")
+@force_option
+@json_option
+def explain_cmd(model: str, base_width: int, width: int, parametrization: str, optimizer: str, alignment: str,
+                gauge: str | None, force: bool, as_json: bool) -> None:
+    """Every scaling decision for one model: role, width multiplier, init factor, multiplier, lr and eps factors.
+
+    Builds FACTORY(width) and FACTORY(base-width) and explains, per parameter (tied names included), what
+    scaling it in --parametrization for --optimizer would do. Nothing is trained or modified.
+
+    \b
+    Examples:
+      infwidth explain --model mypkg.models:make_gpt --base-width 256 --width 4096
+      infwidth explain --model tests/zoo.py:hf_gpt2 --base-width 64 --width 256 --parametrization mup --json
+    """
+    from dataclasses import asdict
+
+    from infwidth.resources import F32, Estimate, check
+    from infwidth.scaling import explain, format_rows
+    from infwidth.scaling.factory import build, load_factory, parameter_count
+
+    factory = load_factory(model)
+    count = parameter_count(factory, model)
+    if count is not None:  # the two models and the table's statistics, before either is built
+        check(Estimate(f"explaining {model} at widths {base_width} and {width}",
+                       4.0 * F32 * (count(width) + count(base_width)), 20.0 * (count(width) + count(base_width))),
+              force, "use smaller --width or --base-width")
+    target, base = build(factory, width, model), build(factory, base_width, model)
+    kwargs = {"parametrization": parametrization, "optimizer": optimizer, "alignment": alignment}
+    rows = explain(target, base, **(kwargs if gauge is None else {**kwargs, "gauge": gauge}))
+    if as_json:
+        print_json({"model": model, "width": width, "base_width": base_width, **kwargs,
+                    "rows": [asdict(r) for r in rows]})
+        return
+    click.echo(f"{model}: width {width} against base {base_width}, {parametrization} + {optimizer} "
+               f"({alignment} alignment)")
+    click.echo(format_rows(rows))

@@ -83,10 +83,16 @@ class AbcMLP(nn.Module):
         **legacy: Any,
     ) -> None:
         super().__init__()
+        if not isinstance(spec, (MLPSpec, AbcParametrization)):
+            raise InfwidthError(f"AbcMLP needs an MLPSpec and an AbcParametrization (e.g. AbcMLP(MLPSpec(2, d_in=3), "
+                                f"preset('mup', 2), 64)), got {type(spec).__name__}.")
         if isinstance(spec, AbcParametrization):  # AbcMLP(param, width, d_in, d_out, phi=..., ...)
             pos = [v for v in (param, width, *legacy_dims) if v is not None]
-            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) for v in pos):
-                raise InfwidthError("call AbcMLP(spec, param, width) (or the older AbcMLP(param, width, d_in, ...)).")
+            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) and int(v) >= 1
+                                  for v in (*pos, *(legacy[k] for k in ("d_in", "d_out") if k in legacy))):
+                raise InfwidthError(f"width, d_in and d_out must be integers >= 1, got {pos!r} and "
+                                    f"{ {k: legacy[k] for k in ('d_in', 'd_out') if k in legacy} }; call "
+                                    "AbcMLP(spec, param, width) (or the older AbcMLP(param, width, d_in, ...)).")
             width, param = int(pos[0]), spec  # type: ignore[arg-type]
             spec = _legacy_spec(param, [int(v) for v in pos[1:]], legacy)  # type: ignore[arg-type]
         elif legacy_dims or legacy:

@@ -176,11 +176,13 @@ class ExponentTable:
 
 
 def derive_layers(a: Sequence[RationalLike], b: Sequence[RationalLike], optimizer: str,
-                  align: str | Alignment = "full") -> list[LayerExponents]:
+                  align: str | Alignment = "full", lr: Sequence[RationalLike] | None = None) -> list[LayerExponents]:
     """Derive per-layer exponents for per-layer (a_l, b_l), l = 1..L+1 (layer 1 = embedding).
 
-    Inputs: a, b of equal length L+1 >= 3; optimizer in sgd/adam/adafactor; alignment.
-    Output: one ``LayerExponents`` per layer. Raises InfwidthError if the initialization is
+    Inputs: a, b of equal length L+1 >= 3; optimizer in sgd/adam/adafactor; alignment; ``lr``: when
+    given, the learning-rate exponents c_l actually used (e.g. all 0 for one global learning rate)
+    instead of the derived ones: the update and backward exponents are then those of that choice
+    (binding "given"). Output: one ``LayerExponents`` per layer. Raises InfwidthError if the initialization is
     unstable (activations or logits blow up with n) or W_0 Delta z alone blows up.
     """
     fa = [to_fraction(x, "a") for x in a]
@@ -188,8 +190,9 @@ def derive_layers(a: Sequence[RationalLike], b: Sequence[RationalLike], optimize
     opt = _optimizer(optimizer)
     al = alignment(align)
     nl = len(fa)
-    if nl != len(fb) or nl < 3:
-        raise InfwidthError("give a and b with the same number L+1 >= 3 of entries (embedding, hidden.., readout).")
+    if nl != len(fb) or nl < 3 or (lr is not None and len(lr) != nl):
+        raise InfwidthError("give a and b (and c) with the same number L+1 >= 3 of entries (embedding, hidden.., "
+                            "readout).")
     k = [Fraction(0)] + [Fraction(1)] * (nl - 1)  # fan-in exponent: the embedding's fan-in is O(1)
     roles = ["embedding"] + ["hidden"] * (nl - 2) + ["readout"]
 
@@ -224,8 +227,8 @@ def derive_layers(a: Sequence[RationalLike], b: Sequence[RationalLike], optimize
             rest = -(fa[l] + fb[l])
         # Delta W z term: k alpha + (rest - c) + s(z_{l-1}); Delta W Delta z: k u + (rest - c) + s(dz).
         terms = {"Delta W z": k[l] * al.alpha + sz[l], "Delta W Delta z": k[l] * al.u + dz[l]}
-        binding[l] = max(terms, key=lambda t: terms[t])
-        c[l] = terms[binding[l]] + rest - target[l]
+        binding[l] = max(terms, key=lambda t: terms[t]) if lr is None else "given"
+        c[l] = terms[binding[l]] + rest - target[l] if lr is None else to_fraction(lr[l], "c")
         upd[l] = rest - c[l]
         if l > 0:  # backward to h_{l-1}: through W_0 (CLT over the fan-out) and through Delta W
             fan_out = Fraction(0) if l == nl - 1 else Fraction(1)

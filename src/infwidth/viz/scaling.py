@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 from infwidth.viz import save_figure
 
@@ -66,5 +67,40 @@ def plot_transfer(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str
         ax.set_xlabel("learning rate (base)")
     axes[0][0].set_ylabel(metric)
     axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+
+
+def plot_optima(analysis: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "") -> None:
+    """Optimal learning rate against width (log-log), one colour per parametrization: the optimum of the
+    seed-mean loss curve (line; hollow where it sits at the edge of the grid) and each seed's own optimum
+    (small dots), with the fitted drift per doubling in the legend (transfer = a flat line)."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for i, a in enumerate(analysis):
+        colour, widths = f"C{i % 10}", list(a["widths"])
+        if not widths:
+            continue
+        sem = a.get("drift_seed_sem", math.nan)
+        seeds = a.get("drift_seeds") or []
+        err = (f", seeds {sum(seeds) / len(seeds):+.2f} ± {sem:.2f}" if seeds and math.isfinite(sem) else "")
+        ax.plot(widths, a["lr_opt"], color=colour, marker="o", ms=6, mfc="none",
+                label=f"{a['parametrization']} ({a['optimizer']}): drift {a['drift_per_doubling']:+.2f} "
+                      f"± {a['drift_se']:.2f}{err}")
+        inner = [(w, lr) for w, lr, ok in zip(widths, a["lr_opt"], a["interior"]) if ok]
+        if inner:
+            ax.plot(*zip(*inner), color=colour, marker="o", ms=6, ls="none")
+        for k, lrs in enumerate(a.get("lr_opt_seeds") or []):
+            shift = 1.0 + 0.04 * (k - (len(a["lr_opt_seeds"]) - 1) / 2)  # side by side, not on top of each other
+            ax.plot([w * shift for w in widths], lrs, color=colour, marker=".", ms=4, ls="none", alpha=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    found = [lr for a in analysis for lrs in [a["lr_opt"], *(a.get("lr_opt_seeds") or [])] for lr in lrs]
+    if found:  # at least two octaves each side: a drift of one factor of 2 per doubling stays visible
+        ax.set_ylim(min(found) / 4, max(found) * 4)
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=2, numticks=30))
+    ax.set_xlabel("width")
+    ax.set_ylabel("optimal base learning rate")
+    ax.set_title(title or "optimal learning rate against width", fontsize=9)
+    ax.legend(fontsize=7, title="line: seed-mean loss; dots: each seed", title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)

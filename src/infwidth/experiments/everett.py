@@ -65,7 +65,7 @@ ALIGNMENT_VARIANTS: dict[str, Alignment] = {
 
 @dataclass
 class EverettConfig:
-    """What to run (defaults: about 1 hour of one CPU core in all; measured in docs/everett.md)."""
+    """What to run (defaults: 891 trials, about 2.5 h wall at nice 10 on the shared 2-core machine, docs/everett.md)."""
 
     parametrizations: Sequence[str] = ("sp", "ntk", "mup", "mf")
     widths: Sequence[int] = (64, 128, 256, 512, 1024)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs behind results/max_lr_seeds/ (max-LR exponents with 4 seeds, bisection to 1/8 octave). The committed
-# files are from the first infwidth command (widths 256..4096, all 4 seeds finished; rerun it to rewrite them
-# from runs.csv without training). The second (width 8192, seeds 0 and 1) was started and not finished
-# (runs.csv holds 10 SP runs of seed 0); the third is the summary over every width once it has.
+# Runs behind results/max_lr_seeds/ (max-LR exponents, bisection to 1/8 octave). What ran (2026-12-01/02):
+# the first infwidth command (widths 256..4096, 4 seeds) and the second for seed 0 only
+# (`--widths 8192 --seeds 0`); seed 1 at 8192 did not run. The committed files are from the third command
+# (a summary over every width and every seed in runs.csv, no training).
 # Resumable: rerunning skips finished (param, width, seed, lr) runs. Seed 0 at widths <= 4096 reuses the
 # half-octave grid of results/max_lr/runs.csv (same data subset, init and order), copied in with seed = 0.
 set -euo pipefail

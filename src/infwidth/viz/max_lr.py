@@ -72,7 +72,7 @@ def plot_max_lr_vs_width(table: Sequence[dict[str, Any]], exponents: dict[str, d
     the fitted line with its slope and 95% interval, and a line of the theory's slope through the mean."""
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     for pname, color in zip(params, ("tab:red", "tab:blue", "tab:green")):
         rows = [r for r in table if r["param"] == pname]
         if not rows:
@@ -99,6 +99,8 @@ def plot_max_lr_vs_width(table: Sequence[dict[str, Any]], exponents: dict[str, d
     ax.set_xlabel("log2(width)")
     ax.set_ylabel("log2(max stable learning rate)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    # below the axes: inside, the legend hid the widest points
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     ax.set_title("Max LR vs width (one point per seed; dotted: theory's slope)", fontsize=10)
+    fig.tight_layout()
     return save_figure(fig, out, dpi=110)

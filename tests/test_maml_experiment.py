@@ -101,3 +101,40 @@ def test_kernel_tuning_and_hyper_override(tmp_path: Path, capsys: pytest.Capture
     code, _, err = run_cli(["experiment", "maml-kernel-tune", "--model", "gp-linear", "--sigma-v", "a,b",
                             "--out", str(tmp_path)], capsys)
     assert code == 2 and "is not a finite number" in err
+
+
+def _fake_result(model: str, seed: int, acc: float, losses: list[float]) -> dict[str, object]:
+    curve = [{"epoch": str(e + 1), "iterations": str(10 * (e + 1)), "train_loss": str(x), "val_accuracy": "0.5"}
+             for e, x in enumerate(losses)]
+    return {"model": model, "seed": seed, "test_accuracy": acc, "best_epoch": 2, "meta_iterations": 10,
+            "test_tasks": 32, "train_s": 1.0, "val_curve": curve,
+            "config": {"meta_batch": 4, "val_tasks": 8, "test_steps": 20},
+            "hyper": {"meta_lr": 0.1, "sigma_u": 1.0, "sigma_v": 0.03125, "bias": 1.0}}
+
+
+def test_table_note_leaves_out_diverged_seeds_and_keeps_prose(tmp_path: Path) -> None:
+    """The generated note is computed from the non-diverged seeds (the diverged one is named), and a
+    rerun replaces only the generated block of maml_table2.md."""
+    from infwidth.experiments.maml import aggregate, diverged
+
+    ok, bad = [1.3, 1.0, 0.9], [1.3, 1.2, 1.6e4]
+    results = [_fake_result("width:512", 0, 50.0, bad), _fake_result("width:512", 1, 66.0, ok),
+               _fake_result("width:512", 2, 66.4, ok), _fake_result("limit", 0, 50.5, bad),
+               _fake_result("limit", 1, 66.2, ok), _fake_result("ntk-relu", 0, 52.0, ok)]
+    assert diverged(results[0]) and not diverged(results[1])
+    rows = {r["model"]: r for r in aggregate(results)}  # type: ignore[arg-type]
+    assert rows["width:512"]["accuracy"] == pytest.approx(66.2) and rows["width:512"]["diverged_seeds"] == "0"
+    assert rows["width:512"]["accuracy_all_seeds"] == pytest.approx((50 + 66 + 66.4) / 3)
+    md = tmp_path / "maml_table2.md"
+    md.write_text("Intro by hand.\n")
+    write_table(results, tmp_path)  # type: ignore[arg-type]
+    text = md.read_text()
+    assert text.startswith("Intro by hand.")
+    assert "1 of 1 widths are at or below the limit (66.20%)" in text  # 66.2 <= 66.2: non-diverged means
+    assert ("diverged seeds, left out of the means below: width:512 (seed 0: diverged at epoch 3, "
+            "best-validation epoch 2)") in text
+    md.write_text(text + "\n## Hand-written account\nkept\n")
+    write_table(results, tmp_path)  # type: ignore[arg-type]
+    again = md.read_text()
+    assert again.count("BEGIN GENERATED maml-table2") == 1 and again.endswith("kept\n")
+    assert "diverged" in (tmp_path / "maml_runs.csv").read_text()

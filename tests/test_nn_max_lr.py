@@ -61,3 +61,30 @@ def test_max_lr_scales_like_one_over_width_in_sp_and_constant_in_mup(tmp_path: P
     # measured here: SP -1.375, muP -0.25 (grid resolution 1/2 octave, 3 widths): -1 and 0 are well separated
     assert -1.7 < sp["slope"] < -0.7, res.max_lr
     assert -0.5 < mup["slope"] < 0.5, res.max_lr
+
+
+def test_bisection_finds_the_threshold_and_fits_the_exponent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a known stability threshold log2 eta* = -log2(width) + 0.3 (+ a seed offset), the bisection
+    brackets eta* to 1/8 octave from a one-octave grid, and the fitted exponent over seeds is -1."""
+    def fake(pname: str, width: int, log2_lr: float, data: object, cfg: object, seed: int) -> dict[str, object]:
+        star = -np.log2(width) + 0.3 + 0.05 * seed
+        status = "ok" if log2_lr <= star else "diverged"
+        return {"param": pname, "width": width, "seed": seed, "log2_lr": log2_lr, "lr": 2.0**log2_lr,
+                "status": status, "init_loss": 1.0, "final_train_loss": 0.5, "test_acc": 0.1, "steps": 1,
+                "seconds": 0.0}
+
+    monkeypatch.setattr(max_lr, "train_one", fake)
+    cfg = config_for("tiny", out_dir=str(tmp_path), widths=(64, 128, 256, 512), params=("sp",), seeds=(0, 1, 2),
+                     search="bisect", bisect_steps=3, log2_lrs={"sp": tuple(float(v) for v in range(-14, 1))})
+    res = run(cfg, data=_synthetic(8, 4))
+    assert len(res.max_lr) == 12 and {m["seed"] for m in res.max_lr} == {0, 1, 2}
+    for m in res.max_lr:
+        star = -np.log2(m["width"]) + 0.3 + 0.05 * m["seed"]
+        assert m["log2_max_stable"] <= star < m["log2_first_diverged"]
+        assert m["log2_first_diverged"] - m["log2_max_stable"] == 1 / 8
+    runs_per_point = len(res.runs) / 12
+    assert runs_per_point < 12  # grid from the top to the first stable point, then 3 bisections
+    e = res.exponents["sp"]
+    assert e["n_points"] == 12 and e["ci_low"] <= -1.0 <= e["ci_high"] and abs(e["slope"] + 1) < 0.05
+    monkeypatch.setattr(max_lr, "train_one", None)  # resume: nothing is retrained
+    assert run(cfg, data=_synthetic(8, 4)).max_lr == res.max_lr

@@ -76,3 +76,31 @@ def test_train_evaluate_resume_figure(corpus: Path, questions: Path, tmp_path: P
 def test_bad_model_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["experiment", "word2vec", "--model", "width:abc", "--out", str(tmp_path)], capsys)
     assert code == 2 and "width:N" in err
+
+
+def test_table3_keeps_prose_and_reports_errors(corpus: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Table 3 over two seeds: a generated block with SEs and paired differences; the prose around it
+    survives a rerun; --no-run trains nothing."""
+    table = tmp_path / "t3.md"
+    table.write_text("# My notes\n\nHand-written prose that must survive.\n")
+    args = ["experiment", "word2vec-table3", "--corpus", str(corpus), "--max-vocab", "150", "--epochs", "1",
+            "--models", "width:8,limit", "--seeds", "0,1", "--threads", "1", "--out", str(tmp_path / "runs"),
+            "--table", str(table), "--csv", str(tmp_path / "t3.csv"), "--json"]
+    code, stdout, err = run(args, capsys)
+    assert code == 0, err
+    rows = {r["model"]: r for r in json.loads(stdout)}
+    assert rows["width8"]["seeds"] == "0 1" and rows["limit"]["seeds"] == "0"
+    assert rows["width8"]["all_total_se"] > 0 and np.isfinite(rows["width8"]["all_total_seed_sd"])
+    assert "all_minus_limit_se" in rows["width8"]
+    text = table.read_text()
+    assert text.startswith("# My notes") and "must survive" in text
+    assert "BEGIN GENERATED table3" in text and "limit − width8" in text and "±" in text
+    table.write_text(text + "\nMore prose after the block.\n")
+    code, _, err = run(args[:-1] + ["--no-run"], capsys)
+    assert code == 0, err
+    again = table.read_text()
+    assert again.count("BEGIN GENERATED table3") == 1 and "More prose after the block." in again
+    assert "must survive" in again
+    code, _, err = run(["experiment", "word2vec-table3", "--seeds", "0,x", "--out", str(tmp_path / "r2")], capsys)
+    assert code == 2 and "--seeds" in err

@@ -104,14 +104,16 @@ def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> N
         torch.save(dict(state), f)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Load a checkpoint written by :func:`save_checkpoint`, or None if absent."""
+def load_checkpoint(path: str | os.PathLike[str], mmap: bool = False) -> dict[str, Any] | None:
+    """Load a checkpoint written by :func:`save_checkpoint`, or None if absent.
+
+    ``mmap``: memory-map the tensors instead of reading them into memory (for checkpoints of several GiB)."""
     import torch
 
     p = Path(path)
     if not p.exists():
         return None
-    state: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=False)
+    state: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=False, mmap=mmap)
     return state
 
 
@@ -147,6 +149,30 @@ def _union_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         for k in row:
             keys.setdefault(k, None)
     return list(keys)
+
+
+_BEGIN = "<!-- BEGIN GENERATED {name}: written by the command inside; a rerun replaces only this block -->"
+_END = "<!-- END GENERATED {name} -->"
+
+
+def write_generated_block(path: str | os.PathLike[str], name: str, text: str) -> None:
+    """Atomically put ``text`` between the ``name`` markers of the Markdown file ``path``.
+
+    Only the block is replaced; everything outside the markers (hand-written prose, other blocks) is
+    kept. A file without that block gets it appended; a missing file is created with only the block.
+    """
+    begin, end = _BEGIN.format(name=name), _END.format(name=name)
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    p = Path(path)
+    old = p.read_text(encoding="utf-8") if p.exists() else ""
+    i = old.find(begin)
+    j = old.find(end, i) if i >= 0 else -1
+    if i >= 0 and j >= 0:
+        new = old[:i] + block + old[j + len(end):]
+    else:
+        new = (old.rstrip() + "\n\n" if old.strip() else "") + block + "\n"
+    with atomic_open(p) as f:
+        f.write(new)
 
 
 _BINARY_KINDS = ("npy", "npz", "gz", "zip", "bin")

@@ -194,8 +194,11 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
 
 
 @experiment.command("max-lr")
-@click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "paper", "tiny"]), default="cpu-small",
-              show_default=True, help="Grid size: cpu-small (< 15 min on 2 cores), paper (needs a GPU), tiny.")
+@click.option("--preset", "preset_name", type=click.Choice(["cpu-small", "cpu-seeds", "paper", "tiny"]),
+              default="cpu-small", show_default=True,
+              help="Run size: cpu-small (one seed, < 15 min on 2 cores), cpu-seeds (4 seeds, widths to 8192, "
+              "bisection; about 1 h of CPU), paper (needs a GPU), tiny.")
+@click.option("--seeds", type=o.SEEDS, default=None, help='Override the seeds: "0,1,2".')
 @click.option("--widths", type=o.WIDTHS, default=None, help='Override the widths: "256,512" or a log2 range "8..11".')
 @click.option("--n-train", type=o.SIZE, default=None, help="Override the number of training images.")
 @click.option("--epochs", type=o.SIZE, default=None, help="Override the number of epochs.")
@@ -208,18 +211,19 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
 @click.option("--cache-dir", type=o.OutputDir(), default=None,
               help="Cache for decoded images (default: $INFWIDTH_CACHE, then ~/.cache/infwidth).")
 @click.option("--device", type=o.DEVICE, default="cpu", show_default=True, help="torch device, e.g. cuda.")
-@click.option("--out-dir", type=o.OutputDir(), default="results/max_lr", show_default=True)
+@click.option("--out-dir", type=o.OutputDir(), default="runs/max_lr", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip runs already in runs.csv.")
 @force_option
 @json_option
-def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | None, epochs: int | None,
-               lr_step: float | None, data_dir: Path | None, source: str, cache_dir: Path | None, device: str,
-               out_dir: Path, resume: bool, force: bool, as_json: bool) -> None:
+def max_lr_cmd(preset_name: str, seeds: tuple[int, ...] | None, widths: tuple[int, ...] | None, n_train: int | None,
+               epochs: int | None, lr_step: float | None, data_dir: Path | None, source: str, cache_dir: Path | None,
+               device: str, out_dir: Path, resume: bool, force: bool, as_json: bool) -> None:
     """Max stable learning rate vs width in SP and muP (TP4 Section 1 figure), with fitted exponents.
 
     \b
     Examples:
       infwidth experiment max-lr --preset cpu-small
+      infwidth experiment max-lr --preset cpu-seeds --out-dir runs/max_lr_seeds
       infwidth experiment max-lr --preset cpu-small --lr-step 0.5   # refine the grid, reusing finished runs
       infwidth experiment max-lr --preset paper --device cuda --out-dir results/max_lr_paper
       infwidth experiment max-lr --preset tiny --out-dir /tmp/max_lr --json
@@ -230,16 +234,16 @@ def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | 
     from infwidth.experiments.max_lr import config_for, run
     from infwidth.io import refuse_overwrite
     from infwidth.resources import check
-    from infwidth.viz.max_lr import plot_max_lr
+    from infwidth.viz.max_lr import plot_max_lr, plot_max_lr_vs_width
 
     cfg = config_for(preset_name, widths=widths, n_train=n_train, epochs=epochs,
                      data_dir=None if data_dir is None else str(data_dir), source=source,
                      cache=None if cache_dir is None else str(cache_dir), device=device, out_dir=str(out_dir),
-                     resume=resume)
+                     resume=resume, seeds=seeds)
     per_width = sum(len(cfg.log2_lrs[p]) if lr_step is None else
                     estimates.lr_grid_size(max(cfg.log2_lrs[p]) - min(cfg.log2_lrs[p]), lr_step) for p in cfg.params)
-    check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width), force,
-          "use a coarser --lr-step, fewer --widths, --n-train or --epochs", device)
+    check(estimates.max_lr(cfg.widths, cfg.depth, cfg.n_train, cfg.batch, cfg.epochs, per_width * len(cfg.seeds)),
+          force, "use a coarser --lr-step, fewer --widths, --seeds, --n-train or --epochs", device)
     refuse_overwrite(out_dir, ("runs.csv",), resume, force)
     if lr_step is not None:
         grids: dict[str, tuple[float, ...]] = {}
@@ -247,27 +251,32 @@ def max_lr_cmd(preset_name: str, widths: tuple[int, ...] | None, n_train: int | 
             k = round((max(g) - min(g)) / lr_step)
             grids[p] = tuple(min(g) + i * lr_step for i in range(k + 1))
         cfg.log2_lrs = grids
-    total = sum(len(cfg.log2_lrs[p]) for p in cfg.params) * len(cfg.widths)
-    bar = tqdm(total=total, desc="max-lr", disable=as_json)
+    total = len(cfg.params) * len(cfg.widths) * len(cfg.seeds)
+    bar = tqdm(total=total, desc="max-lr (param, width, seed)", disable=as_json)
 
     def progress(done: int, _total: int, row: dict[str, object]) -> None:
-        bar.update(done - bar.n)
-        bar.set_postfix_str(f"{row['param']} n={row['width']} log2 lr={row['log2_lr']} {row['status']}")
+        bar.update(done - 1 - bar.n)
+        bar.set_postfix_str(f"{row['param']} n={row['width']} seed={row.get('seed')} log2 lr={row['log2_lr']} "
+                            f"{row['status']}")
 
     result = run(cfg, progress=progress)
     bar.close()
     png = plot_max_lr(result.runs, result.exponents, Path(out_dir) / "max_lr.png", cfg.params)
     result.files["png"] = str(png)
+    result.files["png_vs_width"] = str(plot_max_lr_vs_width(result.max_lr, result.exponents,
+                                                            Path(out_dir) / "max_lr_vs_width.png", cfg.params))
     if as_json:
         print_json({"preset": preset_name, "max_lr": result.max_lr, "exponents": result.exponents,
                     "files": result.files})
         return
-    rows = [[m["param"], str(m["width"]), f"{m['log2_max_stable']:+.1f}",
-             "-" if m["log2_first_diverged"] is None else f"{m['log2_first_diverged']:+.1f}",
+    rows = [[m["param"], str(m["width"]), str(m.get("seed", 0)), f"{m['log2_max_stable']:+.3f}",
+             "-" if m["log2_first_diverged"] is None else f"{m['log2_first_diverged']:+.3f}",
              f"{m['log2_max_lr_estimate']:+.2f}" + (" (censored)" if m["censored"] else "")] for m in result.max_lr]
-    print_table("max stable learning rate", ["param", "width", "log2 max stable", "log2 first diverged",
+    print_table("max stable learning rate", ["param", "width", "seed", "log2 max stable", "log2 first diverged",
                                              "log2 estimate"], rows)
     erows = [[p, f"{e['slope']:+.3f}", f"[{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]", str(e["n_widths"]),
+              f"{e['large_slope']:+.3f} [{e['large_ci_low']:+.3f}, {e['large_ci_high']:+.3f}]",
               f"{e['theory']:+.0f}"] for p, e in result.exponents.items()]
-    print_table("fitted exponent of the max LR vs width", ["param", "measured", "95% CI", "widths", "theory"], erows)
+    print_table("fitted exponent of the max LR vs width",
+                ["param", "measured", "95% CI", "widths", "widths >= 1024 (95% CI)", "theory"], erows)
     info("wrote " + ", ".join(result.files.values()))

@@ -10,6 +10,7 @@ from infwidth.cli import cli, experiment
 from infwidth.cli import options as o
 from infwidth.cli._common import force_option, info, json_option, print_json, print_table
 from infwidth.cli.coordcheck_model import MODEL
+from infwidth.experiments.everett_report import STAGES as EVERETT_STAGES
 from infwidth.parametrization.presets import canonical
 from infwidth.parametrization.rational import fmt
 from infwidth.scaling.exponents import OPTIMIZERS, PARAMETRIZATIONS, table_rows
@@ -160,6 +161,59 @@ def transfer_cmd(task: str, parametrizations: tuple[str, ...], optimizers: tuple
                   " ".join(f"{lr:.2g}" for lr in a["lr_opt"]),
                   f"{a['drift_per_doubling']:+.2f} ± {a['drift_se']:.2f}"] for a in res["analysis"]])
     info(f"wrote {out / 'transfer.md'}")
+
+
+@experiment.command("everett")
+@click.option("--preset", type=click.Choice(["cpu", "tiny"]), default="cpu", show_default=True,
+              help="Run size: cpu (891 trials, ~2.5 h on a shared 2-core machine) or tiny (seconds).")
+@click.option("--parametrizations", type=o.CommaList(o.Name(("sp", "ntk", "mup", "mf"), "parametrization"),
+                                                     unique=True), default=None,
+              help="Comma-separated subset of sp,ntk,mup,mf (default: all).")
+@click.option("--seeds", type=o.SEEDS, default=None, help='Seeds of every sweep, e.g. "0,1".')
+@click.option("--loss-scale", type=o.POSITIVE_FLOAT, default=None,
+              help="Epsilon stage: the loss is multiplied by this before backward (default 3e-5).")
+@click.option("--scan-parametrizations", type=o.CommaList(o.Name(("sp", "ntk", "mup", "mf"), "parametrization"),
+                                                          unique=True), default=None,
+              help="Parametrizations of the per-layer LR scans (default: sp,mup).")
+@click.option("--stages", type=o.CommaList(o.Name(EVERETT_STAGES, "stage"), unique=True), default=None,
+              help="Comma-separated stages after the constant search (default: all): " + ", ".join(EVERETT_STAGES)
+              + ".")
+@click.option("--data-dir", type=o.InputDir(), default=None,
+              help="Shared data directory (default: $INFWIDTH_DATA, ../shared/data).")
+@click.option("--out", type=o.OutputDir(), default=Path("runs/everett"), show_default=True,
+              help="Store, CSV, JSON, PNGs and everett.md (its generated block) go here.")
+@json_option
+def everett_cmd(preset: str, parametrizations: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
+                loss_scale: float | None, scan_parametrizations: tuple[str, ...] | None,
+                stages: tuple[str, ...] | None, data_dir: Path | None, out: Path, as_json: bool) -> None:
+    """Everett et al.'s claims on the CIFAR MLP: per-layer constants tuned at the base width, transfer of
+    the global LR (drift per doubling, best loss per width) for SP/NTK/muP/MF with Adam, SP under other
+    alignment assumptions, per-layer LR scans, and Adam's epsilon vs gradient underflow (Adam-atan2).
+
+    Resumable (SQLite store in --out); every stage reuses finished trials.
+
+    \b
+    Examples:
+      infwidth experiment everett --out runs/everett
+      infwidth experiment everett --preset tiny --out /tmp/everett --json
+    """
+    import sys
+
+    from infwidth.experiments.everett import config_for, run
+
+    cfg = config_for(preset, parametrizations=parametrizations, seeds=seeds, loss_scale=loss_scale, stages=stages,
+                     scan_params=scan_parametrizations,
+                     data_dir=None if data_dir is None else str(data_dir), out=Path(out))
+    res = run(cfg, progress=not as_json, command="infwidth " + " ".join(sys.argv[1:]))
+    if as_json:
+        print_json({k: v for k, v in res.items() if k != "curves"} | {"curves": [
+            {k: v for k, v in c.items() if k != "rows"} for c in res["curves"]]})
+        return
+    print_table("Everett et al. on the CIFAR MLP: transfer of the global LR",
+                ["setting", "drift per doubling", "best loss at the largest width"],
+                [[c["label"], f"{c['drift']:+.2f} ± {c['drift_se']:.2f}",
+                  f"{c['largest_best_loss_mean']:.4f} ± {c['largest_best_loss_se']:.4f}"] for c in res["curves"]])
+    info(f"wrote {out / 'everett.md'}, {out / 'everett_transfer.png'}, {out / 'everett_eps.png'}")
 
 
 @cli.command("alignment")

@@ -59,12 +59,24 @@ class EncodedCorpus:
         ids: int32 (T,) the corpus as vocabulary indices; tokens outside the vocabulary are removed
             (as word2vec.c does), so T = counts.sum().
         raw_tokens: number of whitespace tokens before removing out-of-vocabulary ones.
+        source: the file it was read from ("" when built from a token list).
     """
 
     words: list[str]
     counts: np.ndarray
     ids: np.ndarray
     raw_tokens: int
+    source: str = ""
+
+    @property
+    def description(self) -> str:
+        """What the corpus is, for reports: "text8 substitute (...)" only when it is the substitute."""
+        name = Path(self.source).name
+        if name == Path(TEXT8_SUBSTITUTE).name:
+            return "the text8 substitute (wiki_text8like: English Wikipedia ~2015, text8 normalisation)"
+        if name in ("text8", "text8.zip"):
+            return f"text8 ({self.source})"
+        return self.source or "a token list"
 
 
 def encode_tokens(tokens: list[str], min_count: int = 5, max_vocab: int | None = None) -> EncodedCorpus:
@@ -110,4 +122,6 @@ def load_corpus(path: str | Path | None = None, *, data_dir: str | Path | None =
         tokens = tokens[:max_tokens]
     if not tokens:
         raise InfwidthError(f"corpus {p} has no tokens; pass a non-empty whitespace-tokenized text file.")
-    return encode_tokens(tokens, min_count=min_count, max_vocab=max_vocab)
+    enc = encode_tokens(tokens, min_count=min_count, max_vocab=max_vocab)
+    enc.source = str(p)
+    return enc

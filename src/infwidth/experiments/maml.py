@@ -254,16 +254,54 @@ def _jsonable(cfg: MAMLRunConfig) -> dict[str, Any]:
     return d
 
 
+DIVERGENCE_FACTOR = 10.0  # a run diverged when its last epoch's meta-train loss exceeds this x its minimum
+
+
+def _epoch_losses(result: dict[str, Any]) -> list[float]:
+    return [float(r["train_loss"]) for r in result.get("val_curve", []) if int(float(r["epoch"])) > 0]
+
+
+def diverged(result: dict[str, Any]) -> bool:
+    """Whether a run's meta-training diverged: its last epoch's meta-train loss is non-finite or above
+    :data:`DIVERGENCE_FACTOR` times the smallest epoch loss of the run (from its ``val_curve`` rows)."""
+    losses = _epoch_losses(result)
+    if not losses:
+        return False
+    finite = [x for x in losses if math.isfinite(x)]
+    return not math.isfinite(losses[-1]) or (bool(finite) and losses[-1] > DIVERGENCE_FACTOR * min(finite))
+
+
+def divergence_epoch(result: dict[str, Any]) -> int | None:
+    """First epoch whose meta-train loss is non-finite or above :data:`DIVERGENCE_FACTOR` times the smallest
+    loss of the epochs before it (None when the run did not diverge)."""
+    if not diverged(result):
+        return None
+    best = math.inf
+    for epoch, x in enumerate(_epoch_losses(result), start=1):
+        if not math.isfinite(x) or x > DIVERGENCE_FACTOR * best:
+            return epoch
+        best = min(best, x)
+    return None
+
+
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds of the test accuracy, one row per model (input order)."""
-    by: dict[str, list[float]] = {}
+    """One row per model (input order): mean and std over the seeds that did not diverge
+    (:func:`diverged`; all seeds when every one diverged), the mean over all seeds, and which diverged."""
+    by: dict[str, list[dict[str, Any]]] = {}
     for r in results:
-        by.setdefault(r["model"], []).append(r["test_accuracy"])
+        by.setdefault(r["model"], []).append(r)
     rows = []
-    for model, accs in by.items():
+    for model, runs in by.items():
+        bad = [r["seed"] for r in runs if diverged(r)]
+        onset = "; ".join(f"seed {r['seed']}: diverged at epoch {divergence_epoch(r)}, best-validation epoch "
+                          f"{r['best_epoch']}" for r in runs if diverged(r))
+        kept = [r["test_accuracy"] for r in runs if r["seed"] not in bad] or [r["test_accuracy"] for r in runs]
+        every = [r["test_accuracy"] for r in runs]
         paper = PAPER_TABLE2.get(model)
-        rows.append({"model": model, "seeds": len(accs), "accuracy": float(np.mean(accs)),
-                     "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else float("nan"),
+        rows.append({"model": model, "seeds": len(runs), "seeds_kept": len(kept), "accuracy": float(np.mean(kept)),
+                     "std": float(np.std(kept, ddof=1)) if len(kept) > 1 else float("nan"),
+                     "accuracy_all_seeds": float(np.mean(every)),
+                     "diverged_seeds": " ".join(str(x) for x in bad), "divergence": onset,
                      "paper": paper[0] if paper else None, "paper_std": paper[1] if paper else None})
     return rows
 
@@ -285,12 +323,15 @@ def _fmt(x: float | None, nd: int = 2) -> str:
 
 
 def write_table(results: list[dict[str, Any]], results_dir: str | Path, command: str = "") -> list[dict[str, Any]]:
-    """Write ``maml_table2.md``, ``maml_table2.csv``, ``maml_val_curves.csv`` (per-epoch meta-validation
-    accuracy of every run), ``maml_accuracy_vs_width.png`` and ``maml_val_curves.png`` in ``results_dir``.
+    """Write ``maml_table2.csv`` (per model), ``maml_runs.csv`` (per run, with its divergence flag),
+    ``maml_val_curves.csv`` (per-epoch meta-validation accuracy of every run), ``maml_accuracy_vs_width.png``,
+    ``maml_val_curves.png`` and the generated block ``maml-table2`` of ``maml_table2.md`` in ``results_dir``.
 
-    The Markdown puts our mean +- std over seeds next to TP4's Table 2, lists what each run used and ends
-    with a note quoting the numbers behind TP4's two claims. Returns the aggregated rows.
+    The block puts our mean +- std over the seeds that did not diverge next to TP4's Table 2, the mean over
+    all seeds, what each run used, and a note computed from those rows. Text of ``maml_table2.md``
+    outside the block (the hand-written account) is kept. Returns the aggregated rows.
     """
+    from infwidth.io import write_generated_block
     from infwidth.viz.maml import plot_accuracy_vs_width, plot_val_curves
 
     if not results:
@@ -298,22 +339,34 @@ def write_table(results: list[dict[str, Any]], results_dir: str | Path, command:
     rows = aggregate(results)
     d = Path(results_dir)
     write_csv(d / "maml_table2.csv", rows)
+    write_csv(d / "maml_runs.csv", [{"model": r["model"], "seed": r["seed"], "test_accuracy": r["test_accuracy"],
+                                     "test_accuracy_se": r.get("test_accuracy_se", ""), "best_epoch": r["best_epoch"],
+                                     "diverged": diverged(r), "divergence_epoch": divergence_epoch(r)}
+                                    for r in results])
     curves = [{"model": r["model"], "seed": r["seed"], **row} for r in results for row in r.get("val_curve", [])]
     write_csv(d / "maml_val_curves.csv", curves)
     if curves:
         plot_val_curves(curves, d / "maml_val_curves.png")
     plot_accuracy_vs_width(rows, d / "maml_accuracy_vs_width.png", PAPER_TABLE2, per_seed=results)
+    write_generated_block(d / "maml_table2.md", "maml-table2", _table_markdown(rows, results, command))
+    return rows
+
+
+def _table_markdown(rows: list[dict[str, Any]], results: list[dict[str, Any]], command: str) -> str:
     lines = ["# TP4 Table 2: Omniglot 5-way 1-shot meta-test accuracy (%), first-order MAML", ""]
     if command:
         lines += [f"Produced by `{command}`.", ""]
-    lines += ["| model | seeds | ours (mean) | ours (std over seeds) | TP4 | TP4 std | ours - TP4 | "
-              "per seed: accuracy (best-validation epoch) |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"A seed counts as diverged when its last epoch's meta-train loss is above {DIVERGENCE_FACTOR:g}x its "
+              "smallest (or not finite); the mean and std are over the other seeds.", "",
+              "| model | seeds (kept) | ours: mean | std over seeds | TP4 | TP4 std | ours - TP4 | mean over all seeds "
+              "| diverged seeds | per seed: accuracy (best-validation epoch) |", "|" + "---|" * 10]
     for r in rows:
         diff = None if r["paper"] is None else r["accuracy"] - r["paper"]
         per_seed = "; ".join(f"s{x['seed']} {x['test_accuracy']:.2f} (e{x['best_epoch']})"
                              for x in results if x["model"] == r["model"])
-        lines.append(f"| {r['model']} | {r['seeds']} | {_fmt(r['accuracy'])} | {_fmt(r['std'])} | "
-                     f"{_fmt(r['paper'])} | {_fmt(r['paper_std'])} | {_fmt(diff)} | {per_seed} |")
+        lines.append(f"| {r['model']} | {r['seeds']} ({r['seeds_kept']}) | {_fmt(r['accuracy'])} | {_fmt(r['std'])} | "
+                     f"{_fmt(r['paper'])} | {_fmt(r['paper_std'])} | {_fmt(diff)} | {_fmt(r['accuracy_all_seeds'])} | "
+                     f"{r['diverged_seeds'] or '-'} | {per_seed} |")
     lines += ["", "## What was run (per model; TP4: 10,000 meta-iterations of 32 tasks, meta-val 3,200 tasks per "
               "epoch, meta-test thousands of tasks with 20 steps, tuned kernel variances)", "",
               "| model | meta-iterations | meta-batch | val tasks/epoch | test tasks | test steps | meta-lr | "
@@ -328,26 +381,32 @@ def write_table(results: list[dict[str, Any]], results_dir: str | Path, command:
         lines.append(f"| {r['model']} | {r['meta_iterations']} | {c['meta_batch']} | {c['val_tasks']} | "
                      f"{r['test_tasks']} | {c['test_steps']} | {h['meta_lr']} | {h['sigma_u']} | {h['sigma_v']} | "
                      f"{h['bias']} | {secs:.0f} |")
-    lines += ["", "## Note", "", *_findings(rows), ""]
-    with open(d / "maml_table2.md", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    return rows
+    lines += ["", "## Note (computed from the table above)", "", *_findings(rows)]
+    return "\n".join(lines)
 
 
 def _findings(rows: list[dict[str, Any]]) -> list[str]:
+    """Lines quoting the numbers behind TP4's two claims, on the means over non-diverged seeds."""
     acc = {r["model"]: r["accuracy"] for r in rows}
+    every = {r["model"]: r["accuracy_all_seeds"] for r in rows}
+    dropped = [f"{r['model']} ({r['divergence']})" for r in rows if r["diverged_seeds"]]
     out = []
+    if dropped:
+        out.append("- diverged seeds, left out of the means below: " + ", ".join(dropped) + ".")
     kernels = {m: a for m, a in acc.items() if m in KERNEL_SPECS}
     if "limit" in acc and kernels:
         best = max(kernels, key=kernels.__getitem__)
         out.append(f"- muP limit {acc['limit']:.2f}% vs best kernel limit ({best}) {kernels[best]:.2f}%: "
-                   f"difference {acc['limit'] - kernels[best]:+.2f} points (TP4: 66.42 vs 47.82, +18.60).")
+                   f"difference {acc['limit'] - kernels[best]:+.2f} points; over all seeds "
+                   f"{every['limit'] - every[best]:+.2f} (TP4: 66.42 vs 47.82, +18.60).")
     widths = sorted((int(m.split(":")[1]), a) for m, a in acc.items() if m.startswith("width:"))
     if widths:
-        seq = ", ".join(f"{w}: {a:.2f}" for w, a in widths)
-        out.append(f"- finite widths (width: accuracy %): {seq}.")
+        out.append("- finite widths (width: accuracy %): " + ", ".join(f"{w}: {a:.2f}" for w, a in widths) + ".")
         if "limit" in acc:
+            std = {r["model"]: r["std"] for r in rows}
             below = sum(a <= acc["limit"] for _, a in widths)
+            w_max, a_max = widths[-1]
             out.append(f"- {below} of {len(widths)} widths are at or below the limit ({acc['limit']:.2f}%); "
-                       f"largest width minus limit: {widths[-1][1] - acc['limit']:+.2f} points.")
+                       f"largest width ({w_max}) minus limit: {a_max - acc['limit']:+.2f} points (std over seeds: "
+                       f"width {_fmt(std.get(f'width:{w_max}'))}, limit {_fmt(std.get('limit'))}).")
     return out or ["- not enough models to compare."]

@@ -4,7 +4,10 @@ Model (TP4 Eq. (33)): h(xi^J) = U xi^J, f = V h. We store the word2vec.c paramet
 ``syn0`` (|V|, n) holds the input embeddings (rows of U^T, one per word) and ``syn1`` (|V|, n) the
 output layer V. One global learning rate for both, as in TP4's runs.
 
-* ``width:n`` -- finite-width muP: syn0 ~ N(0, 1/n) entrywise, syn1 = 0. In rescaled coordinates
+* ``width:n`` -- finite-width muP: syn0 has i.i.d. entries of mean 0 and variance 1/n, syn1 = 0. The
+  default draws them uniform on [-sqrt(3/n), sqrt(3/n)], as TP4's code does (``Word2Vec/src/word2vec.c``,
+  ``InitNet``: ``(rand()/RAND_MAX - 0.5) * 2 sqrt(3) / sqrt(n)``); ``init="gaussian"`` draws N(0, 1/n),
+  the Gaussian of the Tensor Program. Both give the same limit (only the variance enters). In rescaled coordinates
   X = sqrt(n) syn0, Y = sqrt(n) syn1 this is f = X.Y / n with learning rate n on both layers and
   O(1) coordinates, i.e. muP for a 1-hidden-layer linear network (TP4 Section 6, Corollary 6.2).
 * ``limit`` -- the exact muP limit: every finite-width state is syn0 = A Z, syn1 = B Z with
@@ -61,15 +64,27 @@ class ModelSpec:
         return f"width{self.width}" if self.kind == "width" else self.kind
 
 
-def init_params(spec: ModelSpec, vocab_size: int, seed: int, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
-    """Initial (syn0, syn1) for ``spec``: N(0, 1/n) input embeddings (identity for the limit), zero output."""
+INITS = ("uniform", "gaussian")
+
+
+def init_params(spec: ModelSpec, vocab_size: int, seed: int, dtype: str = "float32",
+                init: str = "uniform") -> tuple[np.ndarray, np.ndarray]:
+    """Initial (syn0, syn1) for ``spec``: input embeddings with i.i.d. entries of mean 0 and variance 1/n
+    (``init``: "uniform" on [-sqrt(3/n), sqrt(3/n)] as TP4's code, or "gaussian" N(0, 1/n); the identity
+    for the limit), zero output layer. Output: float arrays (|V|, n) in ``dtype``."""
+    if init not in INITS:
+        raise InfwidthError(f"unknown init {init!r}; use one of {', '.join(INITS)}.")
     dt = np.dtype(dtype)
     if spec.kind == "limit":
         return np.eye(vocab_size, dtype=dt), np.zeros((vocab_size, vocab_size), dtype=dt)
     assert spec.width is not None
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 7919])))
-    syn0 = (rng.standard_normal((vocab_size, spec.width)) / np.sqrt(spec.width)).astype(dt)
-    return syn0, np.zeros((vocab_size, spec.width), dtype=dt)
+    shape = (vocab_size, spec.width)
+    if init == "gaussian":
+        syn0 = rng.standard_normal(shape) / np.sqrt(spec.width)
+    else:
+        syn0 = (2.0 * rng.random(shape) - 1.0) * np.sqrt(3.0 / spec.width)
+    return syn0.astype(dt), np.zeros(shape, dtype=dt)
 
 
 @dataclass
@@ -86,6 +101,7 @@ class TrainSettings:
     batch: int = 256  # torch backend only
     dtype: str = "float32"
     divide_ctx: bool = True  # context rows get neu1e / cw (TP4, exact gradient); False: neu1e (word2vec.c, gensim)
+    init: str = "uniform"  # finite-width input init: "uniform" (TP4's code) or "gaussian", both variance 1/n
 
 
 def _numba_available() -> bool:
@@ -122,7 +138,7 @@ class Trainer:
             self.syn0 = torch.eye(len(counts), dtype=dt, device=settings.device)
             self.syn1 = torch.zeros((len(counts), len(counts)), dtype=dt, device=settings.device)
         else:
-            self.syn0, self.syn1 = init_params(spec, len(counts), settings.seed, settings.dtype)
+            self.syn0, self.syn1 = init_params(spec, len(counts), settings.seed, settings.dtype, settings.init)
             if backend == "torch":
                 import torch
 
@@ -156,8 +172,13 @@ class Trainer:
         return out[0], out[1]
 
     def state_dict(self) -> dict[str, object]:
-        """Everything needed to resume: parameters, position, spec and settings."""
-        syn0, syn1 = self.params_numpy()
+        """Everything needed to resume: parameters, position, spec and settings.
+
+        The parameters are torch tensors sharing memory with the numpy arrays (no copy: the limit's
+        two |V| x |V| matrices are several GiB, and pickling a numpy array would copy it)."""
+        import torch
+
+        syn0, syn1 = (torch.from_numpy(np.ascontiguousarray(a)) for a in self.params_numpy())
         return {"syn0": syn0, "syn1": syn1, "epoch": self.epoch, "block": self.block,
                 "loss_sum": self.loss_sum, "examples": self.examples, "spec": asdict(self.spec),
                 "settings": asdict(self.settings), "vocab_size": len(self.counts)}
@@ -167,14 +188,20 @@ class Trainer:
         if state["spec"] != asdict(self.spec) or state["vocab_size"] != len(self.counts):
             raise InfwidthError("checkpoint belongs to another model or vocabulary; "
                                 "use a fresh --out or drop --resume.")
-        syn0, syn1 = np.asarray(state["syn0"]), np.asarray(state["syn1"])
+        saved = state["settings"]
+        if isinstance(saved, dict) and saved.get("init", "gaussian") != self.settings.init:
+            raise InfwidthError(f"checkpoint was made with init {saved.get('init', 'gaussian')!r}, not "
+                                f"{self.settings.init!r}; resume with the same --init.")
+        syn0, syn1 = np.asarray(state["syn0"]), np.asarray(state["syn1"])  # torch tensors or numpy arrays
         if self.backend == "torch":
             import torch
 
-            self.syn0 = torch.from_numpy(syn0).to(self.settings.device)
-            self.syn1 = torch.from_numpy(syn1).to(self.settings.device)
-        else:
-            self.syn0, self.syn1 = syn0.copy(), syn1.copy()
+            self.syn0 = torch.from_numpy(np.array(syn0)).to(self.settings.device)
+            self.syn1 = torch.from_numpy(np.array(syn1)).to(self.settings.device)
+        else:  # copy into the arrays already allocated (a memory-mapped checkpoint is read once, in place)
+            for mine, theirs in ((self.syn0, syn0), (self.syn1, syn1)):
+                assert isinstance(mine, np.ndarray)
+                np.copyto(mine, theirs.astype(mine.dtype, copy=False))
         self.epoch, self.block = int(state["epoch"]), int(state["block"])  # type: ignore[call-overload]
         self.loss_sum, self.examples = float(state["loss_sum"]), int(state["examples"])  # type: ignore[arg-type, call-overload]
 

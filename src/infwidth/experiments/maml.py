@@ -347,7 +347,8 @@ def write_table(results: list[dict[str, Any]], results_dir: str | Path, command:
     write_csv(d / "maml_val_curves.csv", curves)
     if curves:
         plot_val_curves(curves, d / "maml_val_curves.png")
-    plot_accuracy_vs_width(rows, d / "maml_accuracy_vs_width.png", PAPER_TABLE2, per_seed=results)
+    plot_accuracy_vs_width(rows, d / "maml_accuracy_vs_width.png", PAPER_TABLE2,
+                           per_seed=[{**r, "diverged": diverged(r)} for r in results])
     write_generated_block(d / "maml_table2.md", "maml-table2", _table_markdown(rows, results, command))
     return rows
 

@@ -15,7 +15,8 @@ def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
     """Write the PNG: ours (mean +- std over seeds) for ``width:N`` rows against log2 width; ``limit`` and
     kernel rows as horizontal lines (kernels shaded +- std); the paper's numbers as hollow markers / dotted
     lines; with ``per_seed`` (run results: model, test_accuracy) every seed as a small dot, the limit's seeds
-    in an extra column "limit" right of the widest width (a diverged seed then shows as an outlier).
+    in an extra column "limit" right of the widest width; a seed whose ``diverged`` field is true is drawn as a
+    red cross (the means leave it out).
 
     ``rows``: dicts with model, accuracy, std (as :func:`infwidth.experiments.maml.aggregate`).
     Output: the PNG path.
@@ -42,11 +43,17 @@ def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
                 ax.axhspan(r["accuracy"] - r["std"], r["accuracy"] + r["std"], color=c, alpha=0.15)
     if per_seed:
         x_limit = 2 * max([w for w, _ in widths], default=1)
-        pts = [(int(r["model"].split(":")[1]) if r["model"].startswith("width:") else x_limit, r["test_accuracy"])
+        pts = [(int(r["model"].split(":")[1]) if r["model"].startswith("width:") else x_limit, r["test_accuracy"],
+                _truthy(r.get("diverged", False)))
                for r in per_seed if r["model"].startswith("width:") or r["model"] == "limit"]
-        ax.plot([x for x, _ in pts], [y for _, y in pts], ls="none", marker=".", ms=5, color="k", alpha=0.6,
+        kept = [(x, y) for x, y, bad in pts if not bad]
+        ax.plot([x for x, _ in kept], [y for _, y in kept], ls="none", marker=".", ms=5, color="k", alpha=0.6,
                 label="one seed (ours)")
-        ticks = sorted({x for x, _ in pts})
+        bad = [(x, y) for x, y, b in pts if b]
+        if bad:
+            ax.plot([x for x, _ in bad], [y for _, y in bad], ls="none", marker="x", ms=5, color="C3",
+                    label="diverged seed (not in the mean)")
+        ticks = sorted({x for x, _, _ in pts})
         ax.set_xticks(ticks, [("limit" if x == x_limit else f"$2^{{{x.bit_length() - 1}}}$") for x in ticks])
     if paper:
         pw = sorted((int(k.split(":")[1]), v[0]) for k, v in paper.items() if k.startswith("width:"))
@@ -87,3 +94,8 @@ def plot_val_curves(rows: Sequence[Mapping[str, Any]], path: str | Path, title: 
     ax.legend(fontsize=7, ncol=2, loc="best")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def _truthy(v: Any) -> bool:
+    """A ``diverged`` field as stored in JSON (bool) or read back from CSV ("True"/"False")."""
+    return v is True or str(v).strip().lower() in ("true", "1")

@@ -78,7 +78,7 @@ def test_bad_model_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2 and "width:N" in err
 
 
-def test_table3_keeps_prose_and_reports_errors(corpus: Path, tmp_path: Path,
+def test_table3_keeps_prose_and_reports_errors(corpus: Path, questions: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Table 3 over two seeds: a generated block with SEs and paired differences; the prose around it
     survives a rerun; --no-run trains nothing."""
@@ -86,7 +86,7 @@ def test_table3_keeps_prose_and_reports_errors(corpus: Path, tmp_path: Path,
     table.write_text("# My notes\n\nHand-written prose that must survive.\n")
     args = ["experiment", "word2vec-table3", "--corpus", str(corpus), "--max-vocab", "150", "--epochs", "1",
             "--models", "width:8,limit", "--seeds", "0,1", "--threads", "1", "--out", str(tmp_path / "runs"),
-            "--table", str(table), "--csv", str(tmp_path / "t3.csv"), "--json"]
+            "--table", str(table), "--csv", str(tmp_path / "t3.csv"), "--questions", str(questions), "--json"]
     code, stdout, err = run(args, capsys)
     assert code == 0, err
     rows = {r["model"]: r for r in json.loads(stdout)}

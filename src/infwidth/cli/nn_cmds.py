@@ -141,6 +141,17 @@ def coordcheck_cmd(model: str | None, preset_name: str | None, depth: int | None
         if not ok:
             raise SystemExit(1)
         return
+    _mlp_check(preset_name, depth, a, b, c, widths, seeds, steps, eta, phi, batch, d_in, d_out, tol, dtype, device,
+               build_a, build_b, build_c, out_dir, name, force, as_json)
+
+
+def _mlp_check(preset_name: str | None, depth: int | None, a: Exponents, b: Exponents, c: Exponents,
+               widths: tuple[int, ...] | None, seeds: int | None, steps: int, eta: float | None, phi: str | None,
+               batch: int | None, d_in: int | None, d_out: int | None, tol: float | None, dtype: str | None,
+               device: str | None, build_a: Exponents, build_b: Exponents, build_c: Exponents, out_dir: Path,
+               name: str | None, force: bool, as_json: bool) -> None:
+    """The coordinate check of the built-in abc-MLP (``coordcheck`` without --model): train, fit, write, print;
+    exit 1 when a coordinate fails."""
     widths, seeds, eta, phi = widths or tuple(2**k for k in range(6, 13)), seeds or 4, eta or 0.1, phi or "relu"
     batch, d_in, d_out, tol, dtype = batch or 16, d_in or 8, d_out or 8, tol or 0.15, dtype or "float64"
 

@@ -59,10 +59,11 @@ def _ppid(pid: int) -> int:
         return -1
 
 
-def _cluster_pids(folder: str) -> list[int]:
-    """The processes of the cluster started in ``folder``: those naming it, and their descendants (workers
-    and agents rename themselves ``ray::...``)."""
-    found = set(_pids_matching(folder))
+def _cluster_pids(folder: str, address: str | None = None) -> list[int]:
+    """The processes of the cluster started in ``folder``: those naming it (or its GCS ``address``: the Ray
+    client server started by ``ray start`` names only that, and is orphaned when ``ray start`` exits), and
+    their descendants (workers and agents rename themselves ``ray::...``)."""
+    found = set(_pids_matching(folder)) | (set(_pids_matching(f"--address={address}")) if address else set())
     while True:
         more = {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _ppid(int(d.name)) in found}
         if more <= found:
@@ -89,13 +90,14 @@ def ray_head():
     port = _free_port()
     env = RAY_ENV
     start = subprocess.run(["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                            f"--ray-client-server-port={_free_port()}",
                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp}"],
                            env=env, capture_output=True, text=True, timeout=400)
     try:
         assert start.returncode == 0, start.stdout[-2000:] + start.stderr[-2000:]
         yield f"127.0.0.1:{port}", tmp
     finally:
-        for pid in _cluster_pids(tmp):  # our cluster's processes only
+        for pid in _cluster_pids(tmp, f"127.0.0.1:{port}"):  # our cluster's processes only
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

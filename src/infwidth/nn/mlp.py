@@ -88,21 +88,16 @@ class AbcMLP(nn.Module):
                                 f"preset('mup', 2), 64)), got {type(spec).__name__}.")
         if isinstance(spec, AbcParametrization):  # AbcMLP(param, width, d_in, d_out, phi=..., ...)
             pos = [v for v in (param, width, *legacy_dims) if v is not None]
-            if not pos or not all(isinstance(v, (int, numbers.Integral)) and not isinstance(v, bool) and int(v) >= 1
-                                  for v in (*pos, *(legacy[k] for k in ("d_in", "d_out") if k in legacy))):
-                raise InfwidthError(f"width, d_in and d_out must be integers >= 1, got {pos!r} and "
-                                    f"{ {k: legacy[k] for k in ('d_in', 'd_out') if k in legacy} }; call "
-                                    "AbcMLP(spec, param, width) (or the older AbcMLP(param, width, d_in, ...)).")
-            width, param = int(pos[0]), spec  # type: ignore[arg-type]
-            spec = _legacy_spec(param, [int(v) for v in pos[1:]], legacy)  # type: ignore[arg-type]
+            width, param = (pos[0] if pos else None), spec  # type: ignore[assignment]
+            spec = _legacy_spec(param, pos[1:], legacy)  # MLPSpec checks d_in and d_out
         elif legacy_dims or legacy:
             raise InfwidthError(f"AbcMLP(spec, param, width) takes the architecture from the spec; unexpected "
                                 f"arguments {list(legacy) or list(legacy_dims)}.")
         if not isinstance(param, AbcParametrization) or width is None:
             raise InfwidthError("call AbcMLP(spec, param, width) with an MLPSpec, an AbcParametrization and a width.")
         spec.check(param)
-        if isinstance(width, bool) or not isinstance(width, (int, numbers.Integral)) or width < 1:
-            raise InfwidthError(f"width must be an integer >= 1, got {width!r}.")
+        if isinstance(width, bool) or not isinstance(width, (int, numbers.Integral)) or int(width) < 1:
+            raise InfwidthError(f"width, d_in and d_out must be integers >= 1, got width {width!r}.")
         L = param.depth
         self.spec, self.param, self.width = spec, param, int(width)
         self.d_in, self.d_out, self.depth = spec.d_in, spec.d_out, L
@@ -264,7 +259,7 @@ class AbcMLP(nn.Module):
         return value
 
 
-def _legacy_spec(param: AbcParametrization, dims: list[int], kw: dict[str, Any]) -> MLPSpec:
+def _legacy_spec(param: AbcParametrization, dims: list[Any], kw: dict[str, Any]) -> MLPSpec:
     """The MLPSpec of the older call ``AbcMLP(param, width, d_in, d_out=1, phi=..., bias=..., ...)``."""
     known = {"d_in", "d_out", "phi", "bias", "alphas", "sigmas", "decoupled_backprop"}
     args: dict[str, Any] = dict(zip(("d_in", "d_out"), dims))

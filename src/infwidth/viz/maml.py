@@ -44,7 +44,7 @@ def plot_accuracy_vs_width(rows: Sequence[Mapping[str, Any]], path: str | Path,
     if per_seed:
         x_limit = 2 * max([w for w, _ in widths], default=1)
         pts = [(int(r["model"].split(":")[1]) if r["model"].startswith("width:") else x_limit, r["test_accuracy"],
-                _truthy(r.get("diverged", False)))
+                bool(r.get("diverged", False)))
                for r in per_seed if r["model"].startswith("width:") or r["model"] == "limit"]
         kept = [(x, y) for x, y, bad in pts if not bad]
         ax.plot([x for x, _ in kept], [y for _, y in kept], ls="none", marker=".", ms=5, color="k", alpha=0.6,
@@ -94,8 +94,3 @@ def plot_val_curves(rows: Sequence[Mapping[str, Any]], path: str | Path, title: 
     ax.legend(fontsize=7, ncol=2, loc="best")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def _truthy(v: Any) -> bool:
-    """A ``diverged`` field as stored in JSON (bool) or read back from CSV ("True"/"False")."""
-    return v is True or str(v).strip().lower() in ("true", "1")

@@ -126,3 +126,32 @@ def test_measured_omega_curve_uses_the_readout_slope(tmp_path: Path, monkeypatch
     (g,) = res["curves"]
     assert g["extra_exponent"] == pytest.approx(0.3) and g["measured_omega"] == pytest.approx(0.8)
     assert all(r["extra_c_hidden"] == pytest.approx(0.3) for r in g["rows"])
+
+
+def test_divergence_is_the_sweep_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finite loss above DIVERGENCE_FACTOR x the initial one is divergence, as in every other sweep: the
+    sweep treats it as infinitely bad (the optimum avoids it); a real trial reports the rule's fields."""
+    from infwidth.errors import InfwidthError
+    from infwidth.experiments.everett_report import loss_or_inf
+
+    assert loss_or_inf({"loss": 40.0, "diverged": True}) == math.inf
+    assert loss_or_inf({"loss": 40.0, "diverged": "True"}) == math.inf  # as read back from a CSV
+    assert loss_or_inf({"loss": 2.0, "diverged": False}) == 2.0
+
+    def fake(p: dict[str, Any]) -> dict[str, Any]:  # LRs above the optimum diverge, with a *low* loss kept
+        r = _fake(p)
+        if math.log2(float(p["lr"])) > _opt(int(p["width"])) + 0.75:
+            r.update(loss=0.5, diverged=True, reason="final loss 0.5 flagged")
+        return r
+
+    monkeypatch.setattr(everett, "run_everett_trial", fake)
+    lo, best, _ = Runner(_cfg(tmp_path), progress=False).lr_sweep(64, [0, 1], center=-14.0, parametrization="sp")
+    assert lo <= _opt(64) + 0.75 and best >= 2.0  # the flagged trials' 0.5 is never the optimum
+    try:
+        everett._cifar(None)
+    except InfwidthError as e:
+        pytest.skip(f"CIFAR-10 not available: {e}")
+    monkeypatch.undo()
+    out = everett.run_everett_trial(everett._trial(config_for("tiny", out=tmp_path), parametrization="sp",
+                                                   width=16, lr=2.0**-9, seed=0, steps=2))
+    assert out["diverged"] is False and out["reason"] is None and math.isfinite(out["initial_loss"])

@@ -49,13 +49,13 @@ import torch
 from torch import nn
 
 from infwidth.errors import InfwidthError
-from infwidth.experiments.everett_report import STAGES
+from infwidth.experiments.everett_report import RESULT_KEYS, STAGES, loss_or_inf
 from infwidth.experiments.transfer import _cifar, drift, optimum
 from infwidth.scaling.exponents import HALF, Alignment
 from infwidth.sweep import SweepStore, run_sweep
+from infwidth.sweep.trial import outcome
 
 ROLES = ("embedding", "hidden", "readout")
-_RESULT_KEYS = ("loss", "diverged", "curve", "grad_over_eps", "measured_alignment", "finished")
 ALIGNMENT_VARIANTS: dict[str, Alignment] = {
     "full": Alignment(Fraction(1), HALF, Fraction(1), "full"),
     "mid": Alignment(Fraction(3, 4), HALF, Fraction(3, 4), "mid"),
@@ -162,11 +162,13 @@ def run_everett_trial(p: Mapping[str, Any]) -> dict[str, Any]:
     tracker = _Tracker(model, xte[:256]) if p.get("track_alignment") else None
     curve: list[float] = []
     grad_ratio: dict[str, float] = {}
+    with torch.no_grad():  # the divergence rule's reference, as in every sweep (sweep.trial.outcome)
+        initial = float(nn.functional.cross_entropy(model(xte), yte))
     for step in range(int(p["steps"])):
         i = torch.randint(0, len(xtr), (int(p["batch"]),), generator=g)
         loss = nn.functional.cross_entropy(model(xtr[i]), ytr[i])
         if not math.isfinite(float(loss.detach())):
-            return {"loss": float("nan"), "diverged": True, "curve": curve, "grad_over_eps": grad_ratio}
+            return {**outcome(initial, float("nan")), "curve": curve, "grad_over_eps": grad_ratio}
         if every and step % every == 0:
             curve.append(float(loss.detach()))
         opt.zero_grad()
@@ -178,8 +180,7 @@ def run_everett_trial(p: Mapping[str, Any]) -> dict[str, Any]:
         final = float(nn.functional.cross_entropy(model(xte), yte))
     if tracker is not None:
         align = {r["layer"]: {k: r[k] for k in ("alpha", "omega", "u", "ratio_omega")} for r in tracker.log(step)}
-    out: dict[str, Any] = {"loss": final if math.isfinite(final) else float("nan"),
-                           "diverged": not math.isfinite(final)}
+    out = outcome(initial, final)  # diverged: non-finite, or above DIVERGENCE_FACTOR x the initial test loss
     if every:
         out.update(curve=curve, grad_over_eps=grad_ratio)
     if tracker is not None:
@@ -240,7 +241,7 @@ class Runner:
         run_sweep(trials, self.store, run_everett_trial, workers=1, progress=self.progress)
         from infwidth.sweep.store import trial_key
 
-        by_key = {trial_key({k: v for k, v in r.items() if k not in _RESULT_KEYS}): r for r in self.store.results()}
+        by_key = {trial_key({k: v for k, v in r.items() if k not in RESULT_KEYS}): r for r in self.store.results()}
         return [by_key[trial_key(t)] for t in trials]
 
     def lr_sweep(self, width: int, seeds: Sequence[int], center: float | None = None,
@@ -269,8 +270,7 @@ def _mean_by(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], 
     """Mean loss over seeds per value of ``key`` (a diverged seed makes the mean infinite)."""
     by: dict[float, list[float]] = {}
     for r in rows:
-        v = float(r["loss"])
-        by.setdefault(float(r[key]), []).append(v if math.isfinite(v) else math.inf)
+        by.setdefault(float(r[key]), []).append(loss_or_inf(r))
     xs = sorted(by)
     return xs, [float(np.mean(by[x])) for x in xs]
 
@@ -324,8 +324,7 @@ def transfer_curve(runner: Runner, label: str, **kw: Any) -> dict[str, Any]:
     lrs, _ = _mean_by(top_rows, "lr")
     per_seed = []
     for sd in top_seeds:  # each seed's best loss over the grid at the largest width
-        vals = [float(r["loss"]) for r in top_rows if int(r["seed"]) == sd and math.isfinite(float(r["loss"]))]
-        per_seed.append(min(vals) if vals else math.inf)
+        per_seed.append(min((loss_or_inf(r) for r in top_rows if int(r["seed"]) == sd), default=math.inf))
     arr = np.array(per_seed)
     return {"label": label, **{k: v for k, v in kw.items() if k in ("parametrization", "alignment")},
             "widths": widths, "log2_lr_opt": opts, "best_loss": best, "drift": s, "drift_se": se,

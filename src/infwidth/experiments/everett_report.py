@@ -7,6 +7,7 @@ generated block of ``everett.md`` and survives reruns (:func:`infwidth.io.write_
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ from infwidth.io import write_csv, write_generated_block, write_json
 #: sp-global, D scans, E eps, F measured-alignment, G sp-measured-omega (see :mod:`infwidth.experiments.everett`).
 STAGES = ("transfer", "alignment-mid", "alignment-none", "eq8", "sp-global", "scans", "eps", "measured-alignment",
           "sp-measured-omega")
-_RESULT_KEYS = ("loss", "diverged", "curve", "grad_over_eps", "finished")
+#: Keys of a trial's result (everything else in a stored row is the trial's parameters).
+RESULT_KEYS = ("loss", "initial_loss", "diverged", "reason", "curve", "grad_over_eps", "measured_alignment",
+               "finished")
+
+
+def loss_or_inf(row: Mapping[str, Any]) -> float:
+    """A trial's loss, or infinity when it diverged (``sweep.trial.outcome``'s rule; stored rows may hold the
+    flag as the string "True")."""
+    v = float(row["loss"])
+    return math.inf if str(row.get("diverged")) == "True" or not math.isfinite(v) else v
 
 
 def write_outputs(cfg: Any, result: dict[str, Any], command: str = "") -> None:
@@ -57,7 +67,7 @@ def plot_transfer_grid(curves: list[dict[str, Any]], path: Path, cols: int = 3) 
         for i, w in enumerate(widths):
             by: dict[float, list[float]] = {}
             for r in c["rows"]:
-                if int(r["width"]) == w and math.isfinite(float(r["loss"])):
+                if int(r["width"]) == w and math.isfinite(loss_or_inf(r)):
                     by.setdefault(math.log2(float(r["lr"])), []).append(float(r["loss"]))
             if not by:
                 continue

@@ -193,7 +193,7 @@ def fit_exponent(points: list[tuple[int, float]], min_width: int = 0) -> dict[st
     xs = [math.log2(w) for w, _ in points if w >= min_width]
     ys = [y for w, y in points if w >= min_width]
     slope, lo, hi = fit_slope(xs, ys)
-    if len(set(xs)) == 2:
+    if not math.isfinite(slope) and len(set(xs)) >= 2:  # two points: a slope, but no interval
         slope = float(np.polyfit(xs, ys, 1)[0])
     return {"slope": slope, "ci_low": lo, "ci_high": hi, "n_widths": len(set(xs)), "n_points": len(xs)}
 

@@ -224,7 +224,8 @@ def _run_ntk(spec: ModelSpec, corpus: EncodedCorpus, cfg: Word2VecConfig, out: P
              evaluate: Any) -> dict[str, Any]:
     """NNGP/NTK limit: the features never move (TP4 Corollary 3.9), so evaluate the initial ones."""
     syn0, _ = init_params(spec, len(corpus.words), cfg.seed, init=cfg.init)
-    summary = {**base, "epoch": 0, **evaluate(syn0), "ntk_feature_width": spec.width,
+    # features at init: no training (epochs 0)
+    summary = {**base, "epochs": 0, "epoch": 0, **evaluate(syn0), "ntk_feature_width": spec.width,
                "analytic_full_vocab": uniform_guess_accuracy(len(corpus.words))}
     for r in cfg.restricts:
         summary[f"{prefix(r)}_analytic"] = uniform_guess_accuracy(len(corpus.words) if r == 0

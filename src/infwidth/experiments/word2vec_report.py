@@ -16,8 +16,9 @@ def _pm(x: float, se: float) -> str:
     return f"{x:.2f} ± {se:.2f}" if math.isfinite(se) else f"{x:.2f}"
 
 
-def settings_line(config: dict[str, Any], thresholds: tuple[int, ...]) -> str:
-    """The settings of a run (its ``config.json``) in one line."""
+def settings_line(config: dict[str, Any], thresholds: tuple[int, ...], threads: str = "") -> str:
+    """The settings of a run (its ``config.json``) in one line; ``threads`` replaces its thread count
+    (when the runs of a table used different ones, :func:`threads_by_run`)."""
     tr, st = config["train"], config["train"]["stream"]
     cap = f"the {config['max_vocab']:,} most frequent words" if config.get("max_vocab") else "every word"
     tokens = f"first {config['max_tokens']:,} tokens" if config.get("max_tokens") else "all tokens"
@@ -26,8 +27,27 @@ def settings_line(config: dict[str, Any], thresholds: tuple[int, ...]) -> str:
             f"with count >= 5); {config['epochs']} epoch(s); CBOW, window {st['window']}, {st['negative']} "
             f"negatives, subsampling {st['sample']:g}, lr {st['alpha']:g} decayed linearly, weight decay "
             f"{tr['wd']:g}; finite-width init {tr.get('init', 'gaussian')} with variance 1/width; "
-            f"{tr['threads']} thread(s) (Hogwild over {tr['parts']} parts, {tr['dtype']}); compute-accuracy "
+            f"{threads or str(tr['threads']) + ' thread(s)'} (Hogwild over {tr['parts']} parts, {tr['dtype']}); "
+            f"compute-accuracy "
             f"thresholds {thr}.")
+
+
+def threads_by_run(runs: dict[str, Any]) -> str:
+    """"" when every trained run of ``runs`` (label -> finished runs) used one thread count; else which runs
+    used which, e.g. "threads per run: 1 (width64 seed 0), 2 (width1024 seed 0)" (with several threads the
+    Hogwild updates interleave differently, so the example order differs slightly)."""
+    from infwidth.io import read_json
+
+    by: dict[int, list[str]] = {}
+    for label, group in runs.items():
+        if label == "ntk":  # not trained
+            continue
+        for x in group:
+            by.setdefault(int(read_json(x.path / "config.json")["train"]["threads"]), []).append(
+                f"{label} seed {x.seed}")
+    if len(by) <= 1:
+        return ""
+    return "threads per run: " + ", ".join(f"{t} ({', '.join(names)})" for t, names in sorted(by.items()))
 
 
 def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison_lines: list[str],
@@ -44,7 +64,7 @@ def table3_markdown(rows: list[dict[str, Any]], base: Word2VecConfig, comparison
              f"{_name(thr[0])}: minus limit (paired)", "Gram distance to limit (whole / learned)",
              "TP4 total % (text8, 15 epochs)"]
     lines = [f"Command: `{command}`" if command else "", "",
-             "Settings: " + settings_line(read_json(first.path / "config.json"), thr), "",
+             "Settings: " + settings_line(read_json(first.path / "config.json"), thr, threads_by_run(runs)), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["model"], row["seeds"]]

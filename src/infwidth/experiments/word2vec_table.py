@@ -141,7 +141,8 @@ def _aggregate(runs: dict[str, list[FinishedRun]], restricts: tuple[int, ...],
     rows = []
     for label, group in runs.items():
         row: dict[str, Any] = {"model": label, "seeds": " ".join(str(x.seed) for x in group),
-                               "vocab": group[0].summary["vocab"], "epochs": group[0].summary.get("epochs"),
+                               "vocab": group[0].summary["vocab"],
+                               "epochs": 0 if label == "ntk" else group[0].summary.get("epochs"),  # NTK: untrained
                                "paper_total": PAPER_TABLE3.get(label, float("nan"))}
         for r in restricts:
             pre = prefix(r)

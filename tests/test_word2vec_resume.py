@@ -30,7 +30,12 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
     state = load_checkpoint(tmp_path / "ckpt.pt")
     assert state is not None and state["epoch"] == 1 and state["block"] == 2
     resumed.load_state_dict(state)
+    # the progress bar of the resumed run starts where the run stopped: one epoch plus two blocks of corpus tokens
+    stream1 = EpochStream(ids, counts, part.table, STREAM, 5, 1)
+    assert resumed._tokens_done() == len(ids) + stream1.block(1).raw_end
+    assert 0 < stream1.block(1).raw_end < len(ids)
     resumed.train(progress=False)
+    assert resumed._tokens_done() == 2 * len(ids)
     a, b = full.params_numpy(), resumed.params_numpy()
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     # and the run did train: a different seed gives different parameters

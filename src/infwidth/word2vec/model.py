@@ -222,6 +222,15 @@ class Trainer:
         self.examples += len(blk.ids)
         return blk.raw_end
 
+    def _tokens_done(self) -> int:
+        """Corpus tokens (kept or not) trained on so far, over every epoch, including a partial epoch."""
+        within = 0
+        if self.block > 0 and self.epoch < self.settings.stream.epochs:
+            stream = EpochStream(self.ids, self.counts, self.table, self.settings.stream, self.settings.seed,
+                                 self.epoch)
+            within = stream.block(self.block - 1).raw_end
+        return self.epoch * len(self.ids) + within
+
     def train(self, on_epoch_end: Callable[[Trainer], None] | None = None,
               checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every_s: float = 600.0,
               progress: bool = True, stop_after_blocks: int | None = None) -> None:
@@ -235,8 +244,7 @@ class Trainer:
 
         cfg = self.settings.stream
         total = cfg.epochs * len(self.ids)
-        done_before = self.epoch * len(self.ids)
-        bar = tqdm(total=total, initial=done_before, unit="tok", unit_scale=True, disable=not progress,
+        bar = tqdm(total=total, initial=self._tokens_done(), unit="tok", unit_scale=True, disable=not progress,
                    desc=self.spec.label, smoothing=0.1)
         last_ckpt, trained_blocks = time.monotonic(), 0
         try:

@@ -222,13 +222,16 @@ class Trainer:
         self.examples += len(blk.ids)
         return blk.raw_end
 
-    def _tokens_done(self) -> int:
-        """Corpus tokens (kept or not) trained on so far, over every epoch, including a partial epoch."""
+    def _stream(self) -> EpochStream:
+        """The current epoch's example stream (its subsampling pass over the corpus is the costly part)."""
+        return EpochStream(self.ids, self.counts, self.table, self.settings.stream, self.settings.seed, self.epoch)
+
+    def _tokens_done(self, stream: EpochStream | None = None) -> int:
+        """Corpus tokens (kept or not) trained on so far, over every epoch, including a partial epoch;
+        ``stream``: the current epoch's, when the caller has already built it."""
         within = 0
         if self.block > 0 and self.epoch < self.settings.stream.epochs:
-            stream = EpochStream(self.ids, self.counts, self.table, self.settings.stream, self.settings.seed,
-                                 self.epoch)
-            within = stream.block(self.block - 1).raw_end
+            within = (stream or self._stream()).block(self.block - 1).raw_end
         return self.epoch * len(self.ids) + within
 
     def train(self, on_epoch_end: Callable[[Trainer], None] | None = None,
@@ -244,12 +247,14 @@ class Trainer:
 
         cfg = self.settings.stream
         total = cfg.epochs * len(self.ids)
-        bar = tqdm(total=total, initial=self._tokens_done(), unit="tok", unit_scale=True, disable=not progress,
+        # the epoch the run starts in is built once: for the bar's starting point and for training
+        first = self._stream() if self.epoch < cfg.epochs else None
+        bar = tqdm(total=total, initial=self._tokens_done(first), unit="tok", unit_scale=True, disable=not progress,
                    desc=self.spec.label, smoothing=0.1)
         last_ckpt, trained_blocks = time.monotonic(), 0
         try:
             while self.epoch < cfg.epochs:
-                stream = EpochStream(self.ids, self.counts, self.table, cfg, self.settings.seed, self.epoch)
+                stream, first = first or self._stream(), None
                 raw_done = 0 if self.block == 0 else stream.block(self.block - 1).raw_end
                 while self.block < stream.n_blocks:
                     raw_end = self._train_block(stream, self.block)

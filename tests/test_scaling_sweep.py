@@ -66,6 +66,15 @@ def _rows(path):
         con.close()
 
 
+def _stored(path):
+    """Finished rows so far while the sweep starts up: 0 until the store file and its table exist (the
+    file appears before the table is created)."""
+    try:
+        return len(_rows(path)) if path.exists() else 0
+    except sqlite3.OperationalError:  # "no such table: trials", a moment after the file is created
+        return 0
+
+
 @pytest.mark.slow
 def test_cli_sweep_resumes_after_sigkill(tmp_path):
     """Kill a running `infwidth sweep` (process group, SIGKILL) once some trials are stored; the
@@ -77,7 +86,7 @@ def test_cli_sweep_resumes_after_sigkill(tmp_path):
     deadline = time.time() + 240
     try:
         while time.time() < deadline:
-            if store.exists() and len(_rows(store)) >= 2:
+            if _stored(store) >= 2:
                 break
             if proc.poll() is not None:
                 pytest.fail("the sweep finished before it could be killed; make the trials longer")
